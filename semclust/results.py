@@ -1,0 +1,119 @@
+"""Typed results: :class:`Hit` and :class:`Hits`, with DataFrame, JSON and Jupyter views."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, overload
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Hit", "Hits"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One article found by ``search`` or ``related``.
+
+    Attributes:
+        doc_id: The article's id.
+        title: The article's title.
+        score: Cosine similarity (higher is closer).
+        passage: The best-matching chunk of the article.
+        start: Character offset of the passage in the article text.
+        end: Character offset one past the passage's end.
+        url: The article's URL, if known.
+        source: The article's source, if known.
+        published: ISO publication date, if known.
+        metadata: The article's other fields.
+    """
+
+    doc_id: str
+    title: str
+    score: float
+    passage: str
+    start: int
+    end: int
+    url: str | None = None
+    source: str | None = None
+    published: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The hit as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+_FRAME_COLUMNS = ["doc_id", "title", "score", "passage", "start", "end", "url", "source", "published"]
+
+
+class Hits(Sequence[Hit]):
+    """The ranked hits of one query (best first); a read-only sequence of :class:`Hit`."""
+
+    def __init__(self, hits: Sequence[Hit], *, query: str, kind: str = "search") -> None:
+        self._hits = list(hits)
+        #: The query text, or the article id for ``related``.
+        self.query = query
+        #: ``"search"``, ``"related"``.
+        self.kind = kind
+
+    @overload
+    def __getitem__(self, i: int) -> Hit: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Hits: ...
+
+    def __getitem__(self, i: int | slice) -> Hit | Hits:
+        if isinstance(i, slice):
+            return Hits(self._hits[i], query=self.query, kind=self.kind)
+        return self._hits[i]
+
+    def __len__(self) -> int:
+        return len(self._hits)
+
+    def __iter__(self) -> Iterator[Hit]:
+        return iter(self._hits)
+
+    def __repr__(self) -> str:
+        lines = [f"Hits({self.kind} {self.query!r}, {len(self)} results)"]
+        for i, h in enumerate(self._hits, 1):
+            lines.append(f"{i:>3}. {h.score:.3f}  {h.doc_id}  {h.title[:70]}")
+        return "\n".join(lines)
+
+    @property
+    def ids(self) -> list[str]:
+        """The article ids, best first."""
+        return [h.doc_id for h in self._hits]
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """The hits as a list of JSON-serialisable dicts."""
+        return [h.to_dict() for h in self._hits]
+
+    def to_frame(self) -> pd.DataFrame:
+        """A pandas DataFrame with one row per hit: doc_id, title, score, passage, offsets, ..."""
+        import pandas as pd
+
+        return pd.DataFrame([{c: getattr(h, c) for c in _FRAME_COLUMNS} for h in self._hits], columns=_FRAME_COLUMNS)
+
+    def _repr_html_(self) -> str:
+        head = html.escape(f"{self.kind.capitalize()}: {self.query}")
+        rows = []
+        for i, h in enumerate(self._hits, 1):
+            title = html.escape(h.title or h.doc_id)
+            if h.url:
+                title = f'<a href="{html.escape(h.url, quote=True)}" target="_blank">{title}</a>'
+            passage = html.escape(h.passage if len(h.passage) <= 300 else h.passage[:300] + "…")
+            meta = " · ".join(html.escape(str(x)) for x in (h.source, h.published) if x)
+            rows.append(
+                f"<tr><td>{i}</td><td>{h.score:.3f}</td>"
+                f"<td><b>{title}</b><br><code>{html.escape(h.doc_id)}</code>"
+                f"{' · ' + meta if meta else ''}</td>"
+                f"<td style='text-align:left'>{passage}</td></tr>"
+            )
+        return (
+            f"<div class='semclust-hits'><p><b>{head}</b> ({len(self)} results)</p>"
+            "<table><thead><tr><th>#</th><th>score</th><th>article</th><th>passage</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>"
+        )
