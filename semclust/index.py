@@ -137,8 +137,12 @@ class Snapshot:
 
         folder = cls.folder(root, generation)
         try:
-            vectors = np.load(folder / "vectors.npy", mmap_mode="r")
             chunk_ids = np.load(folder / "chunk_ids.npy")
+            if len(chunk_ids) == 0:
+                empty = cls.empty(dim)
+                empty.generation = generation
+                return empty
+            vectors = np.load(folder / "vectors.npy", mmap_mode="r")
             doc_seqs = np.load(folder / "doc_seqs.npy")
             index = faiss.read_index(str(folder / "index.faiss"))
         except FileNotFoundError:
@@ -170,11 +174,12 @@ class Snapshot:
             if stale.exists():
                 shutil.rmtree(stale)
         tmp.mkdir(parents=True)
-        index = build_index(vectors, factory)
+        index = build_index(vectors, factory) if len(vectors) else None
         np.save(tmp / "vectors.npy", np.ascontiguousarray(vectors, dtype=np.float32))
         np.save(tmp / "chunk_ids.npy", chunk_ids.astype(np.int64))
         np.save(tmp / "doc_seqs.npy", doc_seqs.astype(np.int64))
-        faiss.write_index(index, str(tmp / "index.faiss"))
+        if index is not None:
+            faiss.write_index(index, str(tmp / "index.faiss"))
         for f in tmp.iterdir():
             _fsync_file(f)
         _fsync_dir(tmp)

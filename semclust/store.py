@@ -327,6 +327,13 @@ class Store:
         return self._embedder
 
     @property
+    def generation(self) -> int:
+        """The committed generation; it changes with every ``add`` or ``delete`` that changes
+        the store (later stages key their caches on it)."""
+        with self._catalog.read():
+            return self._catalog.generation()
+
+    @property
     def dimension(self) -> int:
         """Length of the store's vectors."""
         return int(self.manifest["model"]["dimension"])
@@ -636,14 +643,11 @@ class Store:
             all_vectors = np.concatenate([np.asarray(snap.vectors)[keep], vectors])
             all_ids = np.concatenate([snap.chunk_ids[keep], chunk_ids])
             all_seqs = np.concatenate([snap.doc_seqs[keep], new_seqs])
-            new_gen = gen + 1
-            if len(all_vectors):
-                Snapshot.write(
-                    self._snapshots_root(), new_gen, all_vectors, all_ids, all_seqs,
-                    str(self.manifest["index"]["factory"]),
-                )
-            else:
-                new_gen = 0
+            new_gen = gen + 1  # never reused, so later stages can key caches on it
+            Snapshot.write(
+                self._snapshots_root(), new_gen, all_vectors, all_ids, all_seqs,
+                str(self.manifest["index"]["factory"]),
+            )
             cat.set_state("generation", new_gen)
             cat.set_state("next_chunk_id", next_chunk + len(new_chunks))
         # Committed. Old snapshots are no longer needed (open readers keep their mapped files).
