@@ -12,7 +12,8 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -121,6 +122,23 @@ def _file_digest(path: Path, h: Any) -> None:
             h.update(f.read(1 << 20))
 
 
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar while loading, restoring its setting after."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 class SentenceTransformerEmbedder:
     """Embeddings from a sentence-transformers model (the default backend).
 
@@ -216,12 +234,13 @@ class SentenceTransformerEmbedder:
             except ImportError as err:  # pragma: no cover
                 raise ModelError(f"sentence-transformers is not importable: {err}") from err
             try:
-                if self._path is not None:
-                    model = SentenceTransformer(
-                        str(self._path), device=self.device, local_files_only=True
-                    )
-                else:
-                    model = SentenceTransformer(self.name, device=self.device)
+                with _quiet_transformers():
+                    if self._path is not None:
+                        model = SentenceTransformer(
+                            str(self._path), device=self.device, local_files_only=True
+                        )
+                    else:
+                        model = SentenceTransformer(self.name, device=self.device)
             except Exception as err:
                 raise ModelError(
                     f"could not load the embedding model {self.name!r}: {err}. Give the name of "

@@ -137,9 +137,10 @@ class Articles(Iterable[Document]):
             return self._from_html(decode_text(raw, path), path, doc_id, meta)
         text = decode_text(raw, path)
         title = ""
+        front: dict[str, str] = {}
         if suffix in (".md", ".markdown"):
             front, text = _split_front_matter(text)
-            meta.update({k: v for k, v in front.items() if k not in _STANDARD_FIELDS})
+            meta.update({k: v for k, v in front.items() if k not in (*_STANDARD_FIELDS, "date")})
             title = front.get("title", "")
             heading = re.match(r"\s*#\s+(.+)\n", text)
             if heading and not title:
@@ -155,7 +156,14 @@ class Articles(Iterable[Document]):
             raise EmptyInputError("the file has no article text (after dropping page furniture)", path=path)
         if not title:
             title = _title_from_name(path)
-        return Document(id=doc_id, title=title, text=text, metadata=meta)
+        try:
+            published = normalize_published(front.get("published") or front.get("date"))
+        except ValueError as err:
+            raise RecordError(str(err), path=path, field="published") from None
+        return Document(
+            id=front.get("id") or doc_id, title=title, text=text, url=front.get("url") or None,
+            published=published, source=front.get("source") or None, metadata=meta,
+        )
 
     def _from_html(self, html: str, path: Path, doc_id: str, meta: dict[str, Any]) -> Document:
         import trafilatura
@@ -378,11 +386,18 @@ def decode_text(data: bytes, path: str | Path | None = None) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is None:
+    matches = list(from_bytes(data))
+    if not matches:
         raise DecodeError(
             "could not determine the text encoding; convert the file to UTF-8", path=path
         )
+    best = matches[0]
+    # On short texts the detector often hesitates between code pages; Windows-1252, by far
+    # the most common legacy encoding of news text, wins when it is nearly as plausible.
+    for m in matches:
+        if m.encoding == "cp1252" and m.chaos <= best.chaos + 0.1:
+            best = m
+            break
     return str(best)
 
 

@@ -1,0 +1,282 @@
+"""The ``semclust`` command line.
+
+Commands: ``index``, ``search``, ``related``, ``info``, ``delete``, ``demo`` (and ``themes``,
+``serve`` where those stages are installed). Every command takes ``--json``; errors print one
+line to stderr and exit with status 1 (2 for a usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _print_hits(hits: Any, header: str) -> None:
+    print(header)
+    if not len(hits):
+        print("  (no results)")
+    for i, h in enumerate(hits, 1):
+        print(f"{i:>3}. {h.score:.3f}  {h.title or h.doc_id}  [{h.doc_id}]")
+        passage = " ".join(h.passage.split())
+        print(f"       {passage[:160]}{'…' if len(passage) > 160 else ''}")
+
+
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if getattr(args, "source", None):
+        out["source"] = args.source
+    for item in getattr(args, "where", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise _UsageError(f"--where expects FIELD=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
+    from semclust.store import Store
+
+    return Store.open(
+        args.store,
+        create=create,
+        model=getattr(args, "model", None),
+        index=getattr(args, "index", None),
+        progress=not args.quiet and not args.json,
+    )
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Read files and add them to a store (created if missing)."""
+    from semclust.ingest import read
+
+    store = _open(args, create=True)
+    fields = {}
+    for item in args.field or []:
+        ours, sep, theirs = item.partition("=")
+        if not sep:
+            raise _UsageError(f"--field expects OURS=THEIRS (e.g. text=body), got {item!r}")
+        fields[ours] = theirs
+    articles = read([Path(p) for p in args.paths], fields=fields or None, clean=not args.no_clean, skip_errors=args.skip_errors)
+    report = store.add(articles)
+    if args.json:
+        _print_json({**report.to_dict(), "store": str(store.path), "articles_in_store": len(store)})
+    else:
+        print(f"{store.path}: {report}; {len(store)} articles in store")
+        for s in report.skipped:
+            print(f"skipped: {s}", file=sys.stderr)
+    store.close()
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Search a store with a text query."""
+    store = _open(args)
+    hits = store.search(args.query, k=args.k, since=args.since, until=args.until, filters=_filters(args))
+    if args.json:
+        _print_json({"query": args.query, "hits": hits.to_dicts()})
+    else:
+        _print_hits(hits, f"Search: {args.query}")
+    return 0
+
+
+def cmd_related(args: argparse.Namespace) -> int:
+    """Articles related to a stored article."""
+    store = _open(args)
+    hits = store.related(args.doc_id, k=args.k, since=args.since, until=args.until, filters=_filters(args))
+    if args.json:
+        _print_json({"doc_id": args.doc_id, "hits": hits.to_dicts()})
+    else:
+        _print_hits(hits, f"Related to {args.doc_id}:")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Describe a store."""
+    store = _open(args)
+    info = store.info()
+    if args.json:
+        _print_json(info)
+    else:
+        m, c, ix = info["model"], info["chunking"], info["index"]
+        print(f"store:      {info['path']} (format {info['format_version']}, generation {info['generation']})")
+        print(f"articles:   {info['articles']} ({info['duplicates']} duplicates), {info['chunks']} chunks")
+        print(f"model:      {m['name']} ({m['backend']}, {m['dimension']}-d, fingerprint {m['fingerprint']})")
+        print(f"chunking:   {c['max_tokens']} tokens, overlap {c['overlap']} sentences, title context {c['title_context']}")
+        print(f"index:      {ix['factory']} ({ix['metric']})")
+        print(f"disk:       {info['bytes_on_disk'] / 1e6:.1f} MB")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    """Delete articles by id."""
+    store = _open(args)
+    report = store.delete(args.ids)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(f"{store.path}: {report}")
+    return 0
+
+
+def _seed_folder() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_seeds", here.parent / "seeds"):
+        if candidate.is_dir() and any(candidate.glob("*.txt")):
+            return candidate
+    raise FileNotFoundError("the demo articles (seeds/) are not installed with this copy of semclust")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Index the bundled seed articles into a throw-away store and show what semclust does."""
+    from semclust.ingest import read
+    from semclust.store import Store
+
+    seeds = Path(args.seeds) if args.seeds else _seed_folder()
+    tmp = Path(tempfile.mkdtemp(prefix="semclust-demo-"))
+    try:
+        store = Store.open(tmp / "demo.semclust", progress=not args.quiet and not args.json)
+        report = store.add(read(seeds))
+        query = args.query
+        hits = store.search(query, k=5)
+        related = {doc_id: store.related(doc_id, k=5) for doc_id in store.ids()}
+        out: dict[str, Any] = {
+            "seeds": str(seeds),
+            "indexed": report.to_dict(),
+            "search": {"query": query, "hits": hits.to_dicts()},
+            "related": {d: h.to_dicts() for d, h in related.items()},
+        }
+        themes = _demo_themes(store)
+        if themes is not None:
+            out["themes"] = themes
+        if args.json:
+            _print_json(out)
+        else:
+            print(f"Indexed {len(store)} articles from {seeds}: {report}\n")
+            for doc in store.documents():
+                print(f"  [{doc.id}] {doc.title}")
+            print()
+            _print_hits(hits, f"Search: {query}")
+            for doc_id, h in related.items():
+                print()
+                _print_hits(h, f"Related to {doc_id}:")
+            if themes is not None:
+                print("\nThemes:")
+                for t in themes:
+                    print(f"  {t.get('theme_id')}: {t.get('name')}  ({t.get('size')} articles)")
+        store.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def _demo_themes(store: Any) -> list[dict[str, Any]] | None:
+    """Themes of the demo store, when the themes stage is installed."""
+    try:
+        from semclust.themes import store_themes
+    except ImportError:
+        return None
+    themes = store_themes(store)
+    frame = themes.to_frame()
+    return [
+        {k: (v if isinstance(v, (str, int, float, list)) else str(v)) for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from semclust import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="semclust",
+        description="Semantic search, related articles and themes for collections of articles.",
+    )
+    parser.add_argument("--version", action="version", version=f"semclust {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    store_opt = argparse.ArgumentParser(add_help=False)
+    store_opt.add_argument("--store", required=True, help="store folder")
+    filt = argparse.ArgumentParser(add_help=False)
+    filt.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    filt.add_argument("--since", help="only articles published on or after this ISO date")
+    filt.add_argument("--until", help="only articles published on or before this ISO date")
+    filt.add_argument("--source", help="only articles from this source")
+    filt.add_argument("--where", action="append", metavar="FIELD=VALUE", help="metadata filter (repeatable)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("index", parents=[common, store_opt], help="add articles from files or folders to a store")
+    p.add_argument("paths", nargs="+", help="folders, .txt/.md/.html files, .jsonl[.gz], .csv")
+    p.add_argument("--model", help="embedding model for a new store (default all-MiniLM-L6-v2, bundled)")
+    p.add_argument("--index", help="FAISS index factory string for a new store (default Flat)")
+    p.add_argument("--field", action="append", metavar="OURS=THEIRS", help="field name mapping, e.g. text=body")
+    p.add_argument("--skip-errors", action="store_true", help="skip bad files and records, and report them")
+    p.add_argument("--no-clean", action="store_true", help="keep page furniture lines")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", parents=[common, store_opt, filt], help="search a store")
+    p.add_argument("query")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("related", parents=[common, store_opt, filt], help="articles related to an article")
+    p.add_argument("doc_id")
+    p.set_defaults(func=cmd_related)
+
+    p = sub.add_parser("info", parents=[common, store_opt], help="describe a store")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("delete", parents=[common, store_opt], help="delete articles by id")
+    p.add_argument("ids", nargs="+")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("demo", parents=[common], help="index the bundled seed articles and show search, related articles and themes")
+    p.add_argument("--seeds", help="folder of articles to use instead of the bundled seeds")
+    p.add_argument("--query", default="Chinese security cooperation with Hungary", help="demo search query")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from semclust.errors import SemclustError
+
+    try:
+        return int(args.func(args))
+    except _UsageError as err:
+        parser.error(str(err))
+    except SemclustError as err:
+        print(f"semclust: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except FileNotFoundError as err:
+        print(f"semclust: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("semclust: interrupted", file=sys.stderr)
+        return 130
+    return 0  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

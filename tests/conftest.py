@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fake_embedder import FakeEmbedder  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+
+
+def data_dir() -> Path | None:
+    env = os.environ.get("SEMCLUST_DATA")
+    path = Path(env) if env else ROOT.parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own embedding cache folder (shared per session for speed)."""
+    monkeypatch.setenv("SEMCLUST_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def fake() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def make_store(tmp_path: Path, fake: FakeEmbedder):
+    import semclust
+
+    def _make(name: str = "s", **kw):
+        kw.setdefault("model", fake)
+        kw.setdefault("cache", False)
+        return semclust.Store.open(tmp_path / name, **kw)
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def real_seed_store(tmp_path_factory: pytest.TempPathFactory):
+    """A store of the seed articles with the real bundled model."""
+    import semclust
+
+    store = semclust.Store.open(tmp_path_factory.mktemp("real") / "seeds.semclust", cache=False)
+    store.add(semclust.read(SEEDS))
+    return store
