@@ -45,7 +45,10 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def percentiles(xs: list[float]) -> dict[str, float]:
     arr = np.array(xs) * 1000
-    return {"p50_ms": round(float(np.percentile(arr, 50)), 2), "p99_ms": round(float(np.percentile(arr, 99)), 2)}
+    return {
+        "p50_ms": round(float(np.percentile(arr, 50)), 2),
+        "p99_ms": round(float(np.percentile(arr, 99)), 2),
+    }
 
 
 def index_store(records: list[dict[str, Any]], folder: Path) -> tuple[Any, dict[str, Any]]:
@@ -143,10 +146,7 @@ def scifact(folder: Path, limit: int | None, workdir: Path) -> dict[str, Any]:
 
 def worker(path: Path, limit: int | None, result_file: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="semclust-bench-") as tmp:
-        if path.is_dir():
-            res = scifact(path, limit, Path(tmp))
-        else:
-            res = labelled(path, limit, Path(tmp))
+        res = scifact(path, limit, Path(tmp)) if path.is_dir() else labelled(path, limit, Path(tmp))
     result_file.write_text(json.dumps(res))
 
 
@@ -183,8 +183,12 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", action="append", type=Path, help="a labelled .jsonl.gz, or the scifact folder")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", action="append", type=Path, help="a labelled .jsonl.gz, or the scifact folder"
+    )
     parser.add_argument("--limit", type=int, help="use only the first N articles of each set")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "search.json")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)

@@ -58,7 +58,8 @@ class EmbeddingCache:
         for i in range(0, len(keys), 500):
             part = keys[i : i + 500]
             rows = self._db.execute(
-                f"SELECT key, vec FROM vectors WHERE fingerprint = ? AND key IN ({','.join('?' * len(part))})",
+                "SELECT key, vec FROM vectors WHERE fingerprint = ? "
+                f"AND key IN ({','.join('?' * len(part))})",
                 [fingerprint, *part],
             ).fetchall()
             for k, v in rows:

@@ -134,8 +134,7 @@ def build_filter(
                     params.append(_scalar(name, val))
                 else:
                     raise InvalidArgumentError(
-                        f"filter {name!r}: unknown comparison {op!r}; use one of "
-                        + ", ".join([*_OPS, "in"])
+                        f"filter {name!r}: unknown comparison {op!r}; use one of " + ", ".join([*_OPS, "in"])
                     )
         elif isinstance(cond, (list, tuple, set, frozenset)):
             vals = [_scalar(name, v) for v in cond]
@@ -289,7 +288,10 @@ class Catalog:
         uniq = list(dict.fromkeys(int(s) for s in seqs))
         for i in range(0, len(uniq), 500):
             part = uniq[i : i + 500]
-            q = f"SELECT chunk_id, idx, start_char, end_char FROM chunks WHERE seq IN ({','.join('?' * len(part))})"
+            q = (
+                "SELECT chunk_id, idx, start_char, end_char FROM chunks "
+                f"WHERE seq IN ({','.join('?' * len(part))})"
+            )
             for cid, idx, s, e in self.db.execute(q, part):
                 out[int(cid)] = (int(idx), int(s), int(e))
         return out
@@ -300,7 +302,10 @@ class Catalog:
         uniq = list(dict.fromkeys(int(c) for c in chunk_ids))
         for i in range(0, len(uniq), 500):
             part = uniq[i : i + 500]
-            q = f"SELECT chunk_id, seq, idx, start_char, end_char FROM chunks WHERE chunk_id IN ({','.join('?' * len(part))})"
+            q = (
+                "SELECT chunk_id, seq, idx, start_char, end_char FROM chunks "
+                f"WHERE chunk_id IN ({','.join('?' * len(part))})"
+            )
             for cid, seq, idx, s, e in self.db.execute(q, part):
                 out[int(cid)] = (int(seq), int(idx), int(s), int(e))
         return out

@@ -124,7 +124,8 @@ def _split_long(
     text: str, span: tuple[int, int], budget: int, tokenizer: TokenCounter
 ) -> list[tuple[int, int]]:
     """Split a span longer than ``budget`` tokens into pieces of at most ``budget`` tokens,
-    cutting at word starts where possible."""
+    cutting at word starts where possible.
+    """
     s0, e0 = span
     offsets = [(s0 + a, s0 + b) for a, b in tokenizer.token_offsets(text[s0:e0])]
     pieces: list[tuple[int, int]] = []

@@ -76,7 +76,12 @@ def cmd_index(args: argparse.Namespace) -> int:
         if not sep:
             raise _UsageError(f"--field expects OURS=THEIRS (e.g. text=body), got {item!r}")
         fields[ours] = theirs
-    articles = read([Path(p) for p in args.paths], fields=fields or None, clean=not args.no_clean, skip_errors=args.skip_errors)
+    articles = read(
+        [Path(p) for p in args.paths],
+        fields=fields or None,
+        clean=not args.no_clean,
+        skip_errors=args.skip_errors,
+    )
     report = store.add(articles)
     if args.json:
         _print_json({**report.to_dict(), "store": str(store.path), "articles_in_store": len(store)})
@@ -118,10 +123,15 @@ def cmd_info(args: argparse.Namespace) -> int:
         _print_json(info)
     else:
         m, c, ix = info["model"], info["chunking"], info["index"]
-        print(f"store:      {info['path']} (format {info['format_version']}, generation {info['generation']})")
+        print(
+            f"store:      {info['path']} (format {info['format_version']}, generation {info['generation']})"
+        )
         print(f"articles:   {info['articles']} ({info['duplicates']} duplicates), {info['chunks']} chunks")
         print(f"model:      {m['name']} ({m['backend']}, {m['dimension']}-d, fingerprint {m['fingerprint']})")
-        print(f"chunking:   {c['max_tokens']} tokens, overlap {c['overlap']} sentences, title context {c['title_context']}")
+        print(
+            f"chunking:   {c['max_tokens']} tokens, overlap {c['overlap']} sentences, "
+            f"title context {c['title_context']}"
+        )
         print(f"index:      {ix['factory']} ({ix['metric']})")
         print(f"disk:       {info['bytes_on_disk'] / 1e6:.1f} MB")
     return 0
@@ -224,11 +234,15 @@ def _build_parser() -> argparse.ArgumentParser:
     filt.add_argument("--where", action="append", metavar="FIELD=VALUE", help="metadata filter (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("index", parents=[common, store_opt], help="add articles from files or folders to a store")
+    p = sub.add_parser(
+        "index", parents=[common, store_opt], help="add articles from files or folders to a store"
+    )
     p.add_argument("paths", nargs="+", help="folders, .txt/.md/.html files, .jsonl[.gz], .csv")
     p.add_argument("--model", help="embedding model for a new store (default all-MiniLM-L6-v2, bundled)")
     p.add_argument("--index", help="FAISS index factory string for a new store (default Flat)")
-    p.add_argument("--field", action="append", metavar="OURS=THEIRS", help="field name mapping, e.g. text=body")
+    p.add_argument(
+        "--field", action="append", metavar="OURS=THEIRS", help="field name mapping, e.g. text=body"
+    )
     p.add_argument("--skip-errors", action="store_true", help="skip bad files and records, and report them")
     p.add_argument("--no-clean", action="store_true", help="keep page furniture lines")
     p.set_defaults(func=cmd_index)
@@ -248,7 +262,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="+")
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser("demo", parents=[common], help="index the bundled seed articles and show search, related articles and themes")
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="index the bundled seed articles and show search, related articles and themes",
+    )
     p.add_argument("--seeds", help="folder of articles to use instead of the bundled seeds")
     p.add_argument("--query", default="Chinese security cooperation with Hungary", help="demo search query")
     p.set_defaults(func=cmd_demo)

@@ -55,16 +55,24 @@ class Embedder(Protocol):
     backend: str
 
     @property
-    def dimension(self) -> int: ...
+    def dimension(self) -> int:
+        """Length of each vector."""
+        ...
 
     @property
-    def max_tokens(self) -> int: ...
+    def max_tokens(self) -> int:
+        """Tokens of text per input, special tokens excluded."""
+        ...
 
     @property
-    def fingerprint(self) -> str: ...
+    def fingerprint(self) -> str:
+        """Digest that changes whenever the vectors would change."""
+        ...
 
     @property
-    def tokenizer(self) -> TokenCounter: ...
+    def tokenizer(self) -> TokenCounter:
+        """The model's own tokenizer."""
+        ...
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Return an ``(len(texts), dimension)`` float32 array of unit-length vectors."""
@@ -131,12 +139,12 @@ def _quiet_transformers() -> Iterator[None]:
         yield
         return
     was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         yield
     finally:
         if was_enabled:
-            hf_logging.enable_progress_bar()
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 class SentenceTransformerEmbedder:
@@ -233,6 +241,7 @@ class SentenceTransformerEmbedder:
                 from sentence_transformers import SentenceTransformer
             except ImportError as err:  # pragma: no cover
                 raise ModelError(f"sentence-transformers is not importable: {err}") from err
+            model: Any
             try:
                 with _quiet_transformers():
                     if self._path is not None:
@@ -252,7 +261,9 @@ class SentenceTransformerEmbedder:
                 self._tokenizer = HFTokenizer(model.tokenizer.backend_tokenizer)
             if self._max_seq is None:
                 self._max_seq = int(model.max_seq_length)
-            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            get_dim = (
+                getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            )
             self._dimension = int(get_dim())
             if self._fingerprint is None:
                 h = hashlib.sha256(f"{self.backend}|normalize=1|{self.name}".encode())

@@ -14,6 +14,7 @@ SQLite transaction that makes them current commits; a snapshot is never modified
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -65,10 +66,8 @@ def _fsync_file(path: Path) -> None:
 
 
 def _fsync_dir(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # some filesystems do not allow it
         _fsync_file(path)
-    except OSError:  # pragma: no cover - some filesystems do not allow it
-        pass
 
 
 def _search_params(index: Any, sel: Any) -> Any:
@@ -76,7 +75,7 @@ def _search_params(index: Any, sel: Any) -> Any:
 
     base = faiss.downcast_index(index)
     if isinstance(base, faiss.IndexHNSW):
-        params = faiss.SearchParametersHNSW()
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
     elif isinstance(base, faiss.IndexIVF):
         params = faiss.SearchParametersIVF()
     else:
@@ -149,8 +148,10 @@ class Snapshot:
             raise
         except (OSError, ValueError, RuntimeError) as err:
             raise StoreFormatError(f"the vector snapshot {folder} is damaged: {err}") from None
-        if vectors.ndim != 2 or vectors.shape[1] != dim or not (
-            len(vectors) == len(chunk_ids) == len(doc_seqs) == index.ntotal
+        if (
+            vectors.ndim != 2
+            or vectors.shape[1] != dim
+            or not (len(vectors) == len(chunk_ids) == len(doc_seqs) == index.ntotal)
         ):
             raise StoreFormatError(f"the vector snapshot {folder} does not match the store's manifest")
         return cls(generation, vectors, chunk_ids, doc_seqs, index)
@@ -213,7 +214,8 @@ class Snapshot:
         self, queries: np.ndarray, k: int, allowed_rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` rows by inner product for each query; ``allowed_rows`` restricts the
-        candidates before ranking. Returns ``(scores, rows)`` with ``-1`` rows for no result."""
+        candidates before ranking. Returns ``(scores, rows)`` with ``-1`` rows for no result.
+        """
         q = np.ascontiguousarray(queries, dtype=np.float32)
         if self.index is None or self.size == 0 or k <= 0:
             return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)

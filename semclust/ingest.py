@@ -145,7 +145,7 @@ class Articles(Iterable[Document]):
             heading = re.match(r"\s*#\s+(.+)\n", text)
             if heading and not title:
                 title = heading.group(1).strip()
-                text = text[heading.end():]
+                text = text[heading.end() :]
             text = self._text(text)
         else:
             text = self._text(text)
@@ -161,8 +161,13 @@ class Articles(Iterable[Document]):
         except ValueError as err:
             raise RecordError(str(err), path=path, field="published") from None
         return Document(
-            id=front.get("id") or doc_id, title=title, text=text, url=front.get("url") or None,
-            published=published, source=front.get("source") or None, metadata=meta,
+            id=front.get("id") or doc_id,
+            title=title,
+            text=text,
+            url=front.get("url") or None,
+            published=published,
+            source=front.get("source") or None,
+            metadata=meta,
         )
 
     def _from_html(self, html: str, path: Path, doc_id: str, meta: dict[str, Any]) -> Document:
@@ -203,9 +208,13 @@ class Articles(Iterable[Document]):
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError as err:
-                    raise RecordError(f"invalid JSON ({err.msg} at column {err.colno})", path=path, line=lineno) from None
+                    raise RecordError(
+                        f"invalid JSON ({err.msg} at column {err.colno})", path=path, line=lineno
+                    ) from None
                 if not isinstance(rec, dict):
-                    raise RecordError(f"expected a JSON object, got {type(rec).__name__}", path=path, line=lineno)
+                    raise RecordError(
+                        f"expected a JSON object, got {type(rec).__name__}", path=path, line=lineno
+                    )
                 yield self._from_record(rec, path=path, line=lineno, default_id=f"{_stem(path)}:{lineno}")
             except InputError as err:
                 if not self._skip_errors:
@@ -229,7 +238,9 @@ class Articles(Iterable[Document]):
             try:
                 if None in row or any(v is None for v in row.values()):
                     n = len(reader.fieldnames or [])
-                    raise RecordError(f"row has a different number of columns than the header ({n})", path=path, line=lineno)
+                    raise RecordError(
+                        f"row has a different number of columns than the header ({n})", path=path, line=lineno
+                    )
                 rec = {k: v for k, v in row.items() if v != ""}
                 yield self._from_record(rec, path=path, line=lineno, default_id=f"{_stem(path)}:{lineno}")
             except InputError as err:
@@ -268,15 +279,21 @@ class Articles(Iterable[Document]):
             if val is None:
                 return None
             if isinstance(val, bool) or not isinstance(val, (str, int, float)):
-                raise RecordError(f"expected a string, got {type(val).__name__}", path=path, line=line, field=names[field])
+                raise RecordError(
+                    f"expected a string, got {type(val).__name__}", path=path, line=line, field=names[field]
+                )
             return str(val)
 
         raw_text = get_str("text")
         if raw_text is None:
-            raise EmptyInputError("missing; every record needs article text", path=path, line=line, field=names["text"])
+            raise EmptyInputError(
+                "missing; every record needs article text", path=path, line=line, field=names["text"]
+            )
         text = self._text(raw_text)
         if not text:
-            raise EmptyInputError("empty; every record needs article text", path=path, line=line, field=names["text"])
+            raise EmptyInputError(
+                "empty; every record needs article text", path=path, line=line, field=names["text"]
+            )
         doc_id = get_str("id") or default_id or f"doc-{text_hash(text)[:16]}"
         try:
             published = normalize_published(rec.get(names["published"]))
@@ -325,13 +342,25 @@ def read(
     (relative to the folder read, without suffix, e.g. ``china-hungary-security``), records in
     JSONL/CSV files ``<file stem>:<line>``, and strings ``doc-<hash of text>``.
     """
-    opts: dict[str, Any] = {"fields": fields, "clean": clean, "furniture": furniture, "skip_errors": skip_errors}
+    opts: dict[str, Any] = {
+        "fields": fields,
+        "clean": clean,
+        "furniture": furniture,
+        "skip_errors": skip_errors,
+    }
     if isinstance(source, (str, os.PathLike)):
         return Articles([source], None, **opts)
-    if isinstance(source, (list, tuple)) and source and all(isinstance(s, (str, os.PathLike)) for s in source):
-        # A list of paths, unless it is a list of texts: a text is not an existing path.
-        if all(isinstance(s, os.PathLike) or (len(s) < 4096 and "\n" not in s and Path(s).exists()) for s in source):
-            return Articles(list(source), None, **opts)
+    # A list of paths, unless it is a list of texts: a text is not an existing path.
+    if (
+        isinstance(source, (list, tuple))
+        and source
+        and all(
+            isinstance(s, os.PathLike)
+            or (isinstance(s, str) and len(s) < 4096 and "\n" not in s and Path(s).exists())
+            for s in source
+        )
+    ):
+        return Articles(list(source), None, **opts)
     return Articles(None, source, **opts)
 
 
@@ -371,7 +400,8 @@ def _read_bytes(path: Path, allow_empty: bool = False) -> bytes:
 
 def decode_text(data: bytes, path: str | Path | None = None) -> str:
     """Decode file bytes to text: UTF-8 (with or without BOM), UTF-16 with BOM, else the
-    encoding ``charset-normalizer`` detects. Binary data raises :class:`BinaryFileError`."""
+    encoding ``charset-normalizer`` detects. Binary data raises :class:`BinaryFileError`.
+    """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
@@ -388,9 +418,7 @@ def decode_text(data: bytes, path: str | Path | None = None) -> str:
 
     matches = list(from_bytes(data))
     if not matches:
-        raise DecodeError(
-            "could not determine the text encoding; convert the file to UTF-8", path=path
-        )
+        raise DecodeError("could not determine the text encoding; convert the file to UTF-8", path=path)
     best = matches[0]
     # On short texts the detector often hesitates between code pages; Windows-1252, by far
     # the most common legacy encoding of news text, wins when it is nearly as plausible.
@@ -441,4 +469,4 @@ def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
         key, sep, value = line.partition(":")
         if sep and key.strip():
             front[key.strip()] = value.strip().strip("\"'")
-    return front, text[m.end():]
+    return front, text[m.end() :]

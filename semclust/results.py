@@ -95,7 +95,9 @@ class Hits(Sequence[Hit]):
         """A pandas DataFrame with one row per hit: doc_id, title, score, passage, offsets, ..."""
         import pandas as pd
 
-        return pd.DataFrame([{c: getattr(h, c) for c in _FRAME_COLUMNS} for h in self._hits], columns=_FRAME_COLUMNS)
+        return pd.DataFrame(
+            [{c: getattr(h, c) for c in _FRAME_COLUMNS} for h in self._hits], columns=_FRAME_COLUMNS
+        )
 
     def _repr_html_(self) -> str:
         head = html.escape(f"{self.kind.capitalize()}: {self.query}")

@@ -14,12 +14,13 @@ moment leaves the store at its last committed state; leftovers are cleared by th
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,10 +115,8 @@ def _versions() -> dict[str, str]:
 
     out = {"python": sys.version.split()[0]}
     for pkg in ("semclust", "faiss-cpu", "numpy", "sentence-transformers"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
     return out
 
 
@@ -269,7 +268,9 @@ class Store:
             emb_cache = EmbeddingCache(cache)
         catalog = Catalog(root / "store.sqlite")
         catalog.create_schema()
-        store = cls(root, manifest, catalog, embedder, emb_cache, progress=progress, lock_timeout=lock_timeout)
+        store = cls(
+            root, manifest, catalog, embedder, emb_cache, progress=progress, lock_timeout=lock_timeout
+        )
         store._refresh()
         return store
 
@@ -329,7 +330,8 @@ class Store:
     @property
     def generation(self) -> int:
         """The committed generation; it changes with every ``add`` or ``delete`` that changes
-        the store (later stages key their caches on it)."""
+        the store (later stages key their caches on it).
+        """
         with self._catalog.read():
             return self._catalog.generation()
 
@@ -475,7 +477,9 @@ class Store:
             incoming[doc.id] = doc  # the last version of an id wins
         report = AddReport(skipped=list(articles.skipped))
         if not incoming:
-            raise EmptyInputError("no articles to add" + (f" ({len(report.skipped)} skipped)" if report.skipped else ""))
+            raise EmptyInputError(
+                "no articles to add" + (f" ({len(report.skipped)} skipped)" if report.skipped else "")
+            )
         for doc in incoming.values():
             _check_metadata(doc)
         lock = self._write_lock()
@@ -488,7 +492,8 @@ class Store:
 
     def delete(self, ids: str | Iterable[str]) -> AddReport:
         """Delete articles by id and commit atomically; unknown ids raise ``NotFoundError``
-        and delete nothing. A duplicate of a deleted article takes its place."""
+        and delete nothing. A duplicate of a deleted article takes its place.
+        """
         started = time.perf_counter()
         wanted = [ids] if isinstance(ids, str) else list(dict.fromkeys(ids))
         if not wanted:
@@ -500,14 +505,19 @@ class Store:
                 known = self._catalog.get_many(wanted)
             missing = [i for i in wanted if i not in known]
             if missing:
-                raise NotFoundError(f"no article with id {', '.join(map(repr, missing[:5]))} in store {self.path}; nothing deleted")
+                raise NotFoundError(
+                    f"no article with id {', '.join(map(repr, missing[:5]))} in store {self.path}; "
+                    "nothing deleted"
+                )
             self._apply({}, set(wanted), report, progress=self.progress)
         finally:
             lock.release()
         report.seconds = time.perf_counter() - started
         return report
 
-    def _apply(self, upserts: dict[str, Document], deletes: set[str], report: AddReport, *, progress: bool) -> None:
+    def _apply(
+        self, upserts: dict[str, Document], deletes: set[str], report: AddReport, *, progress: bool
+    ) -> None:
         """Plan, embed, write a new snapshot, then commit rows and generation together."""
         cat = self._catalog
         snap = self._refresh()
@@ -604,9 +614,15 @@ class Store:
             for doc, dup_of, what in rows_out:
                 old = existing.get(doc.id)
                 values = (
-                    doc.title, doc.text, doc.url, doc.published, doc.source,
+                    doc.title,
+                    doc.text,
+                    doc.url,
+                    doc.published,
+                    doc.source,
                     json.dumps(dict(doc.metadata), sort_keys=True, ensure_ascii=False),
-                    doc.text_hash, dup_of, now,
+                    doc.text_hash,
+                    dup_of,
+                    now,
                 )
                 if old is not None:
                     if what != "meta":
@@ -645,7 +661,11 @@ class Store:
             all_seqs = np.concatenate([snap.doc_seqs[keep], new_seqs])
             new_gen = gen + 1  # never reused, so later stages can key caches on it
             Snapshot.write(
-                self._snapshots_root(), new_gen, all_vectors, all_ids, all_seqs,
+                self._snapshots_root(),
+                new_gen,
+                all_vectors,
+                all_ids,
+                all_seqs,
                 str(self.manifest["index"]["factory"]),
             )
             cat.set_state("generation", new_gen)
@@ -680,9 +700,15 @@ class Store:
             _, _, start, end = spans[int(snap.chunk_ids[r])]
             hits.append(
                 Hit(
-                    doc_id=doc.id, title=doc.title, score=round(score, 6),
-                    passage=doc.text[start:end], start=start, end=end,
-                    url=doc.url, source=doc.source, published=doc.published,
+                    doc_id=doc.id,
+                    title=doc.title,
+                    score=round(score, 6),
+                    passage=doc.text[start:end],
+                    start=start,
+                    end=end,
+                    url=doc.url,
+                    source=doc.source,
+                    published=doc.published,
                     metadata=dict(doc.metadata),
                 )
             )
@@ -749,12 +775,15 @@ class Store:
             canonical = self._row(row.duplicate_of) if row.duplicate_of else row
         allowed = self._allowed_rows(snap, {**(filters or {}), **field_filters}, since, until)
         vectors = np.asarray(snap.vectors[snap.rows_of(canonical.seq)])
-        ranked = rank_related(snap, vectors, k, exclude=frozenset({canonical.seq}), allowed_rows=allowed, method=method)
+        ranked = rank_related(
+            snap, vectors, k, exclude=frozenset({canonical.seq}), allowed_rows=allowed, method=method
+        )
         return self._hits(snap, ranked, doc_id, "related")
 
     def similarity(self, a: str, b: str, *, method: RelatedMethod = "chunks") -> float:
         """Cosine similarity of two articles or texts; each of ``a`` and ``b`` is a stored
-        article id or else a text (chunked and embedded like an article)."""
+        article id or else a text (chunked and embedded like an article).
+        """
         return article_similarity(self._vectors_for(a), self._vectors_for(b), method)
 
     def _vectors_for(self, item: str) -> np.ndarray:
@@ -769,9 +798,12 @@ class Store:
             return np.asarray(snap.vectors[snap.rows_of(row.seq)])
         cfg = self.manifest["chunking"]
         chunks = chunk_document(
-            Document(id="<text>", text=item.strip()), self.embedder.tokenizer,
-            max_tokens=int(cfg["max_tokens"]), overlap=int(cfg["overlap"]),
-            title_context=False, language=str(cfg["language"]),
+            Document(id="<text>", text=item.strip()),
+            self.embedder.tokenizer,
+            max_tokens=int(cfg["max_tokens"]),
+            overlap=int(cfg["overlap"]),
+            title_context=False,
+            language=str(cfg["language"]),
         )
         vecs, _ = embed_with_cache(self.embedder, [c.embed_text for c in chunks], self._cache)
         return vecs
@@ -779,7 +811,9 @@ class Store:
     def _nonempty_snapshot(self) -> Snapshot:
         snap = self._refresh()
         if snap.size == 0:
-            raise EmptyStoreError(f"store {self.path} has no articles yet; add some first (semclust index PATH --store DIR)")
+            raise EmptyStoreError(
+                f"store {self.path} has no articles yet; add some first (semclust index PATH --store DIR)"
+            )
         return snap
 
 
@@ -798,4 +832,3 @@ def _check_metadata(doc: Document) -> None:
                 f"got {type(value).__name__}",
                 field=key,
             ) from None
-

