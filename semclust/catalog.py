@@ -179,45 +179,74 @@ class Catalog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-        except sqlite3.DatabaseError as err:
-            raise StoreFormatError(f"{path} is not a readable semclust database: {err}") from None
-        self.lock = threading.RLock()
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self.db  # noqa: B018 - open (and check) the calling thread's connection now
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The calling thread's connection (one per thread, so reads never wait on a lock)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+            except sqlite3.DatabaseError as err:
+                raise StoreFormatError(f"{self.path} is not a readable semclust database: {err}") from None
+            self._local.conn = conn
+            self._local.depth = 0
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
 
     def create_schema(self) -> None:
         """Create the tables if they do not exist."""
-        with self.lock:
-            self.db.executescript(_SCHEMA)
+        self.db.executescript(_SCHEMA)
 
     def close(self) -> None:
-        """Close the connection."""
-        self.db.close()
+        """Close every thread's connection."""
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query inside sees one committed state."""
-        with self.lock:
-            self.db.execute("BEGIN")
+        """A read transaction: every query inside sees one committed state (re-entrant)."""
+        db = self.db
+        if self._local.depth:
+            self._local.depth += 1
             try:
-                yield self.db
+                yield db
             finally:
-                self.db.execute("COMMIT")
+                self._local.depth -= 1
+            return
+        db.execute("BEGIN")
+        self._local.depth = 1
+        try:
+            yield db
+        finally:
+            self._local.depth = 0
+            db.execute("COMMIT")
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction, committed on success and rolled back on any error."""
-        with self.lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        self._local.depth = 1
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            self._local.depth = 0
+        db.execute("COMMIT")
 
     # -- queries (call inside read() or write()) -----------------------------------------
 

@@ -20,7 +20,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -343,19 +344,38 @@ class Store:
     def _snapshots_root(self) -> Path:
         return self.path / "snapshots"
 
-    def _refresh(self) -> Snapshot:
-        """Load the committed snapshot if a writer has committed a newer one."""
-        for _ in range(20):
+    def _snapshot_at(self, gen: int) -> Snapshot | None:
+        """The snapshot of generation ``gen`` (cached), or ``None`` if a writer removed it."""
+        current = self._snapshot
+        if current is not None and current.generation == gen:
+            return current
+        try:
+            snap = Snapshot.load(self._snapshots_root(), gen, self.dimension)
+        except FileNotFoundError:
+            return None
+        if current is None or current.generation < gen:
+            self._snapshot = snap
+        return snap
+
+    @contextmanager
+    def _view(self) -> Iterator[Snapshot]:
+        """A consistent read: one SQLite read transaction and the vector snapshot of the same
+        committed generation. Every query runs inside one, so a concurrent commit is never
+        half-seen.
+        """
+        for _ in range(100):
             with self._catalog.read():
-                gen = self._catalog.generation()
-            if self._snapshot is not None and self._snapshot.generation == gen:
-                return self._snapshot
-            try:
-                self._snapshot = Snapshot.load(self._snapshots_root(), gen, self.dimension)
-                return self._snapshot
-            except FileNotFoundError:
-                time.sleep(0.05)  # a writer replaced it meanwhile; read the generation again
+                snap = self._snapshot_at(self._catalog.generation())
+                if snap is not None:
+                    yield snap
+                    return
+            time.sleep(0.02)  # a writer committed and removed that snapshot meanwhile
         raise StoreFormatError(f"the vector snapshot of store {self.path} is missing; the store is damaged")
+
+    def _refresh(self) -> Snapshot:
+        """The latest committed snapshot."""
+        with self._view() as snap:
+            return snap
 
     def __len__(self) -> int:
         with self._catalog.read():
@@ -432,8 +452,7 @@ class Store:
             ``(vectors, chunk_ids, doc_ids)``: an ``(n_chunks, dim)`` read-only float32 array
             (memory-mapped), the chunk id of each row, and the article id of each row.
         """
-        snap = self._refresh()
-        with self._catalog.read():
+        with self._view() as snap:
             rows = self._catalog.by_seq(snap.seqs())
         doc_ids = [rows[int(s)].doc.id for s in snap.doc_seqs.tolist()]
         return snap.vectors, snap.chunk_ids, doc_ids
@@ -686,14 +705,11 @@ class Store:
         if not filters and since is None and until is None:
             return None
         where, params = build_filter(filters, since=since, until=until)
-        with self._catalog.read():
-            seqs = self._catalog.filtered_seqs(where, params)
-        return snap.rows_for_seqs(seqs)
+        return snap.rows_for_seqs(self._catalog.filtered_seqs(where, params))
 
     def _hits(self, snap: Snapshot, ranked: list[tuple[int, float, int]], query: str, kind: str) -> Hits:
-        with self._catalog.read():
-            rows = self._catalog.by_seq([seq for seq, _, _ in ranked])
-            spans = self._catalog.chunks_by_id([int(snap.chunk_ids[r]) for _, _, r in ranked])
+        rows = self._catalog.by_seq([seq for seq, _, _ in ranked])
+        spans = self._catalog.chunks_by_id([int(snap.chunk_ids[r]) for _, _, r in ranked])
         hits = []
         for seq, score, r in ranked:
             doc = rows[seq].doc
@@ -741,11 +757,14 @@ class Store:
         _check_k(k)
         if not isinstance(query, str) or not query.strip():
             raise InvalidArgumentError("the query is empty; give some text to search for")
-        snap = self._nonempty_snapshot()
-        allowed = self._allowed_rows(snap, {**(filters or {}), **field_filters}, since, until)
+        where = {**(filters or {}), **field_filters}
+        build_filter(where, since=since, until=until)  # bad filters fail before any work
         qvec = self.embedder.embed([query])[0]
-        ranked = rank_articles(snap, qvec, k, allowed)
-        return self._hits(snap, ranked, query, "search")
+        with self._view() as snap:
+            self._check_nonempty(snap)
+            allowed = self._allowed_rows(snap, where, since, until)
+            ranked = rank_articles(snap, qvec, k, allowed)
+            return self._hits(snap, ranked, query, "search")
 
     def related(
         self,
@@ -769,16 +788,16 @@ class Store:
         _check_k(k)
         if method not in ("chunks", "centroid"):
             raise InvalidArgumentError(f"method must be 'chunks' or 'centroid', got {method!r}")
-        snap = self._nonempty_snapshot()
-        with self._catalog.read():
+        with self._view() as snap:
+            self._check_nonempty(snap)
             row = self._row(doc_id)
             canonical = self._row(row.duplicate_of) if row.duplicate_of else row
-        allowed = self._allowed_rows(snap, {**(filters or {}), **field_filters}, since, until)
-        vectors = np.asarray(snap.vectors[snap.rows_of(canonical.seq)])
-        ranked = rank_related(
-            snap, vectors, k, exclude=frozenset({canonical.seq}), allowed_rows=allowed, method=method
-        )
-        return self._hits(snap, ranked, doc_id, "related")
+            allowed = self._allowed_rows(snap, {**(filters or {}), **field_filters}, since, until)
+            vectors = np.asarray(snap.vectors[snap.rows_of(canonical.seq)])
+            ranked = rank_related(
+                snap, vectors, k, exclude=frozenset({canonical.seq}), allowed_rows=allowed, method=method
+            )
+            return self._hits(snap, ranked, doc_id, "related")
 
     def similarity(self, a: str, b: str, *, method: RelatedMethod = "chunks") -> float:
         """Cosine similarity of two articles or texts; each of ``a`` and ``b`` is a stored
@@ -789,13 +808,12 @@ class Store:
     def _vectors_for(self, item: str) -> np.ndarray:
         if not isinstance(item, str) or not item.strip():
             raise InvalidArgumentError("expected an article id or a non-empty text")
-        snap = self._refresh()
-        with self._catalog.read():
+        with self._view() as snap:
             row = self._catalog.get_many([item]).get(item)
             if row is not None and row.duplicate_of:
                 row = self._row(row.duplicate_of)
-        if row is not None:
-            return np.asarray(snap.vectors[snap.rows_of(row.seq)])
+            if row is not None:
+                return np.asarray(snap.vectors[snap.rows_of(row.seq)])
         cfg = self.manifest["chunking"]
         chunks = chunk_document(
             Document(id="<text>", text=item.strip()),
@@ -808,13 +826,11 @@ class Store:
         vecs, _ = embed_with_cache(self.embedder, [c.embed_text for c in chunks], self._cache)
         return vecs
 
-    def _nonempty_snapshot(self) -> Snapshot:
-        snap = self._refresh()
+    def _check_nonempty(self, snap: Snapshot) -> None:
         if snap.size == 0:
             raise EmptyStoreError(
                 f"store {self.path} has no articles yet; add some first (semclust index PATH --store DIR)"
             )
-        return snap
 
 
 def _check_k(k: object) -> None:

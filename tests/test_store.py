@@ -306,3 +306,43 @@ def test_kill_9_mid_add_leaves_last_commit(tmp_path: Path, delay: float) -> None
     store.add([{"id": "after", "text": "written after the crash"}])
     assert len(store) == n + 1
     assert len(list((path / "snapshots").iterdir())) == 1
+
+
+def test_readers_during_writes_see_whole_commits(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "rw"
+    writer = semclust.Store.open(path, model=FakeEmbedder(), cache=False)
+    writer.add(corpus(2))
+    reader = semclust.Store.open(path, model=FakeEmbedder(), cache=False)
+    errors: list[BaseException] = []
+    seen_sizes: set[int] = set()
+    stop = threading.Event()
+
+    def read_loop() -> None:
+        try:
+            for _ in range(400):
+                if stop.is_set():
+                    break
+                hits = reader.search("batch article words football", k=5)
+                assert len(hits) == 5 and all(h.passage for h in hits)
+                rel = reader.related("sport-0", k=3)
+                assert len(rel) == 3 and "sport-0" not in rel.ids
+                _, chunk_ids, doc_ids = reader.embeddings()
+                assert len(chunk_ids) == len(doc_ids)
+                seen_sizes.add(len(set(doc_ids)))
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=read_loop) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for b in range(8):
+        writer.add([{"id": f"b{b}-{j}", "text": f"batch {b} article {j} words " * 20} for j in range(10)])
+        writer.delete([f"b{b}-0"])
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors[0]
+    assert len(reader) == 6 + 8 * 9
+    assert len(seen_sizes) > 1  # the readers really saw the store change
