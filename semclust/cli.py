@@ -148,6 +148,23 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve a store over HTTP (related articles, search, documents, themes, widget)."""
+    from semclust.server import serve
+    from semclust.store import Store
+
+    Store.open(args.store, create=False).close()  # a clear error before the server starts
+    serve(
+        args.store,
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        cors_origins=tuple(args.cors_origin or ()),
+        max_k=args.max_k,
+    )
+    return 0
+
+
 def _seed_folder() -> Path:
     here = Path(__file__).resolve().parent
     for candidate in (here / "_seeds", here.parent / "seeds"):
@@ -261,6 +278,22 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("delete", parents=[common, store_opt], help="delete articles by id")
     p.add_argument("ids", nargs="+")
     p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser(
+        "serve",
+        parents=[store_opt],
+        help="serve a store over HTTP (related articles, search, widget); needs semclust[serve]",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--api-key", help="enables POST/DELETE /documents with this key (default: $SEMCLUST_API_KEY)"
+    )
+    p.add_argument(
+        "--cors-origin", action="append", metavar="ORIGIN", help="allowed CORS origin (repeatable)"
+    )
+    p.add_argument("--max-k", type=int, default=100, help="largest k a client may ask for (default 100)")
+    p.set_defaults(func=cmd_serve, json=False, quiet=True)
 
     p = sub.add_parser(
         "demo",
