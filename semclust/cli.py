@@ -93,26 +93,26 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_hits(args: argparse.Namespace, hits: Any, key: str, header: str) -> int:
+    if args.json:
+        _print_json({key: hits.query, "hits": hits.to_dicts()})
+    else:
+        _print_hits(hits, header)
+    return 0
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     """Search a store with a text query."""
     store = _open(args)
     hits = store.search(args.query, k=args.k, since=args.since, until=args.until, filters=_filters(args))
-    if args.json:
-        _print_json({"query": args.query, "hits": hits.to_dicts()})
-    else:
-        _print_hits(hits, f"Search: {args.query}")
-    return 0
+    return _show_hits(args, hits, "query", f"Search: {args.query}")
 
 
 def cmd_related(args: argparse.Namespace) -> int:
     """Articles related to a stored article."""
     store = _open(args)
     hits = store.related(args.doc_id, k=args.k, since=args.since, until=args.until, filters=_filters(args))
-    if args.json:
-        _print_json({"doc_id": args.doc_id, "hits": hits.to_dicts()})
-    else:
-        _print_hits(hits, f"Related to {args.doc_id}:")
-    return 0
+    return _show_hits(args, hits, "doc_id", f"Related to {args.doc_id}:")
 
 
 def cmd_info(args: argparse.Namespace) -> int:
