@@ -7,10 +7,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
+from semclust.ingest import Skipped
+
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Hit", "Hits"]
+__all__ = ["AddReport", "Hit", "Hits"]
 
 
 @dataclass(frozen=True)
@@ -119,3 +121,58 @@ class Hits(Sequence[Hit]):
             "<table><thead><tr><th>#</th><th>score</th><th>article</th><th>passage</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div>"
         )
+
+
+@dataclass
+class AddReport:
+    """What an ``add`` or ``delete`` changed.
+
+    Attributes:
+        added: Ids of new articles.
+        updated: Ids of articles whose text, title or metadata changed.
+        unchanged: Ids given again with nothing changed.
+        duplicates: ``{id: id of the article with the same text}`` for texts already present.
+        deleted: Ids removed.
+        chunks: Chunks written.
+        embedded: Texts run through the model (the rest came from the embedding cache).
+        skipped: Files or records skipped by ``read(..., skip_errors=True)``.
+        seconds: Wall time.
+    """
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    duplicates: dict[str, str] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
+    chunks: int = 0
+    embedded: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-serialisable dict."""
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
+            "deleted": self.deleted,
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "skipped": [str(s) for s in self.skipped],
+            "seconds": round(self.seconds, 3),
+        }
+
+    def __str__(self) -> str:
+        parts = [
+            f"{len(self.added)} added",
+            f"{len(self.updated)} updated",
+            f"{len(self.unchanged)} unchanged",
+            f"{len(self.duplicates)} duplicates",
+        ]
+        if self.deleted:
+            parts.append(f"{len(self.deleted)} deleted")
+        parts.append(f"{self.chunks} chunks, {self.embedded} embedded")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} skipped")
+        return ", ".join(parts) + f" in {self.seconds:.1f}s"

@@ -14,15 +14,12 @@ moment leaves the store at its last committed state; leftovers are cleared by th
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import os
-import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,93 +42,12 @@ from semclust.errors import (
     StoreLockedError,
 )
 from semclust.index import DEFAULT_INDEX, Snapshot
-from semclust.ingest import Articles, Skipped, read
-from semclust.results import Hit, Hits
+from semclust.ingest import Articles, read
+from semclust.manifest import FORMAT_VERSION, MANIFEST_NAME, library_versions, now_iso, write_json_atomic
+from semclust.results import AddReport, Hit, Hits
 from semclust.search import RelatedMethod, article_similarity, rank_articles, rank_related
 
-__all__ = ["FORMAT_VERSION", "AddReport", "Store"]
-
-#: Version of the on-disk layout; a store of another version is refused with a clear message.
-FORMAT_VERSION = 1
-_MANIFEST = "manifest.json"
-
-
-@dataclass
-class AddReport:
-    """What an ``add`` or ``delete`` changed.
-
-    Attributes:
-        added: Ids of new articles.
-        updated: Ids of articles whose text, title or metadata changed.
-        unchanged: Ids given again with nothing changed.
-        duplicates: ``{id: id of the article with the same text}`` for texts already present.
-        deleted: Ids removed.
-        chunks: Chunks written.
-        embedded: Texts run through the model (the rest came from the embedding cache).
-        skipped: Files or records skipped by ``read(..., skip_errors=True)``.
-        seconds: Wall time.
-    """
-
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    duplicates: dict[str, str] = field(default_factory=dict)
-    deleted: list[str] = field(default_factory=list)
-    chunks: int = 0
-    embedded: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as a JSON-serialisable dict."""
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "duplicates": self.duplicates,
-            "deleted": self.deleted,
-            "chunks": self.chunks,
-            "embedded": self.embedded,
-            "skipped": [str(s) for s in self.skipped],
-            "seconds": round(self.seconds, 3),
-        }
-
-    def __str__(self) -> str:
-        parts = [
-            f"{len(self.added)} added",
-            f"{len(self.updated)} updated",
-            f"{len(self.unchanged)} unchanged",
-            f"{len(self.duplicates)} duplicates",
-        ]
-        if self.deleted:
-            parts.append(f"{len(self.deleted)} deleted")
-        parts.append(f"{self.chunks} chunks, {self.embedded} embedded")
-        if self.skipped:
-            parts.append(f"{len(self.skipped)} skipped")
-        return ", ".join(parts) + f" in {self.seconds:.1f}s"
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": sys.version.split()[0]}
-    for pkg in ("semclust", "faiss-cpu", "numpy", "sentence-transformers"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[pkg] = version(pkg)
-    return out
-
-
-def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+__all__ = ["AddReport", "Store"]
 
 
 class Store:
@@ -202,7 +118,7 @@ class Store:
                 :class:`~semclust.errors.StoreLockedError`.
         """
         root = Path(path).expanduser()
-        manifest_path = root / _MANIFEST
+        manifest_path = root / MANIFEST_NAME
         if root.exists() and not root.is_dir():
             raise StoreError(f"{root} exists and is not a store folder")
         if manifest_path.exists():
@@ -226,7 +142,7 @@ class Store:
                 )
         else:
             if not create:
-                raise StoreError(f"no semclust store at {root} (no {_MANIFEST}); create it first")
+                raise StoreError(f"no semclust store at {root} (no {MANIFEST_NAME}); create it first")
             if root.exists() and any(root.iterdir()):
                 raise StoreError(f"{root} is not empty and is not a semclust store; choose a new folder")
             embedder = get_embedder(model, backend=backend)
@@ -237,7 +153,7 @@ class Store:
                 raise InvalidArgumentError(f"overlap must be 0 or more, got {overlap}")
             manifest = {
                 "format_version": FORMAT_VERSION,
-                "created": _now(),
+                "created": now_iso(),
                 "model": {
                     "name": embedder.name,
                     "backend": embedder.backend,
@@ -252,13 +168,13 @@ class Store:
                     "language": language,
                 },
                 "index": {"factory": index or DEFAULT_INDEX, "metric": "inner_product"},
-                "versions": _versions(),
+                "versions": library_versions(),
             }
             root.mkdir(parents=True, exist_ok=True)
             cat = Catalog(root / "store.sqlite")
             cat.create_schema()
             cat.close()
-            _write_json_atomic(manifest_path, manifest)
+            write_json_atomic(manifest_path, manifest)
         if isinstance(cache, EmbeddingCache):
             emb_cache: EmbeddingCache | None = cache
         elif cache is True:
@@ -285,7 +201,7 @@ class Store:
         if version != FORMAT_VERSION:
             raise StoreFormatError(
                 f"store {path.parent} has format version {version}; this semclust "
-                f"({_versions().get('semclust', '?')}) reads version {FORMAT_VERSION}. Use the "
+                f"({library_versions().get('semclust', '?')}) reads version {FORMAT_VERSION}. Use the "
                 "semclust version that wrote it, or index the articles again into a new store"
             )
         for key in ("model", "chunking", "index"):
@@ -622,7 +538,7 @@ class Store:
         with cat.write():
             if cat.generation() != gen:  # pragma: no cover - the write lock prevents this
                 raise StoreError("the store changed during the write; try again")
-            now = _now()
+            now = now_iso()
             db = cat.db
             seq_of: dict[str, int] = {}
             for doc_id in deletes:
