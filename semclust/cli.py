@@ -217,17 +217,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _demo_themes(store: Any) -> list[dict[str, Any]] | None:
-    """Themes of the demo store, when the themes stage is installed."""
+    """Themes of the demo store, when the themes extra is installed."""
+    from semclust.errors import MissingDependencyError
+
     try:
-        from semclust.themes import store_themes
-    except ImportError:
+        themes = store.themes()
+    except MissingDependencyError:
         return None
-    themes = store_themes(store)
-    frame = themes.to_frame()
     return [
-        {k: (v if isinstance(v, (str, int, float, list)) else str(v)) for k, v in row.items()}
-        for row in frame.to_dict(orient="records")
+        {"theme_id": t["id"], "name": t["name"], "keywords": t["keywords"], "size": t["size"]}
+        for t in themes.to_dict()["themes"]
     ]
+
+
+def cmd_themes(args: argparse.Namespace) -> int:
+    """Fit (or load the cached) themes of a store and print them."""
+    store = _open(args)
+    themes = store.themes(refit=args.refit, progress=not args.quiet and not args.json)
+    if args.json:
+        _print_json(themes.to_dict(articles=args.articles))
+        return 0
+    print(
+        f"{len(themes)} themes over {themes.to_dict()['n_articles']} articles, "
+        f"{themes.outlier_share:.1%} with no theme"
+    )
+    for t in themes.to_dict()["themes"]:
+        print(f"{t['id']:>4}  {t['size']:>5}  {t['name']}")
+        print(f"            keywords: {', '.join(t['keywords'][:8])}")
+    return 0
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -278,6 +295,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("delete", parents=[common, store_opt], help="delete articles by id")
     p.add_argument("ids", nargs="+")
     p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser(
+        "themes", parents=[common, store_opt], help="themes of a store (fitted once, cached until it changes)"
+    )
+    p.add_argument("--refit", action="store_true", help="fit again even if cached themes are current")
+    p.add_argument("--articles", action="store_true", help="with --json: each article's main theme")
+    p.set_defaults(func=cmd_themes)
 
     p = sub.add_parser(
         "serve",

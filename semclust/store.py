@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,6 +46,9 @@ from semclust.ingest import Articles, read
 from semclust.manifest import FORMAT_VERSION, MANIFEST_NAME, library_versions, now_iso, write_json_atomic
 from semclust.results import AddReport, Hit, Hits
 from semclust.search import RelatedMethod, article_similarity, rank_articles, rank_related
+
+if TYPE_CHECKING:
+    from semclust.themes import ThemePrediction, Themes
 
 __all__ = ["AddReport", "Store"]
 
@@ -741,6 +744,27 @@ class Store:
         )
         vecs, _ = embed_with_cache(self.embedder, [c.embed_text for c in chunks], self._cache)
         return vecs
+
+    # -- themes -----------------------------------------------------------------------------
+
+    def themes(self, *, refit: bool = False, progress: bool | None = None, **params: Any) -> Themes:
+        """The store's themes: fitted on its article vectors the first time, then loaded from
+        the store until the corpus changes (a refit keeps theme ids stable). ``params`` go to
+        :class:`semclust.themes.ThemeModel`. Needs ``pip install 'semclust[themes]'``.
+        """
+        from semclust.themes import store_themes
+
+        return store_themes(
+            self, refit=refit, progress=self.progress if progress is None else progress, **params
+        )
+
+    def theme_of(self, text_or_doc_id: str, **kwargs: Any) -> ThemePrediction:
+        """The theme(s) of a stored article (by id) or of a new text, or "no theme" when it is
+        far from all of them; consistent with the fit.
+        """
+        from semclust.themes import theme_of
+
+        return theme_of(self, text_or_doc_id, **kwargs)
 
     def _check_nonempty(self, snap: Snapshot) -> None:
         if snap.size == 0:

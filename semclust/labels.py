@@ -1,0 +1,297 @@
+"""Theme labels: class-based TF-IDF keywords and short readable names.
+
+Each theme is treated as one "class document" made of the texts of its articles. A term's
+weight in a theme is its frequency there (normalised by the theme's length) times
+``log(1 + A / f)``, where ``A`` is the average number of words per class and ``f`` the term's
+frequency over all classes (outliers form a class of their own, so words common everywhere
+score low). This is the c-TF-IDF of BERTopic, built on scikit-learn's ``CountVectorizer``
+with 1-2 grams and English stop words (plus a few words every news story uses).
+
+Keywords are de-duplicated: a keyword is kept only if it adds a word not already in a better
+keyword (``"china hungary"`` after ``"china"`` and ``"hungary"`` is dropped). A theme's name is
+its first few keyword words, e.g. ``"china hungary security"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "NEWS_STOP_WORDS",
+    "TOKEN_PATTERN",
+    "Passage",
+    "Representatives",
+    "class_tfidf",
+    "dedupe_keywords",
+    "merge_keywords",
+    "representatives",
+    "stop_word_list",
+    "theme_name",
+]
+
+#: Words of reporting (and wire-service abbreviations such as Reuters' ``mln``, ``shr``, ``vs``)
+#: that every news story uses; removed besides scikit-learn's English list.
+NEWS_STOP_WORDS = frozenset(
+    {
+        "said", "says", "say", "told", "tells", "mr", "mrs", "ms", "also", "would", "could",
+        "like", "just", "according", "reported", "reporting", "year", "years", "new", "week",
+        "one", "two", "read", "image", "via", "reuter", "reuters", "dlrs", "pct", "cts", "mln",
+        "vs", "shr", "qtr", "avg", "inc", "corp", "co", "ltd",
+    }
+)  # fmt: skip
+
+#: Words of two or more letters (no digits, no underscores).
+TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"
+
+
+def stop_word_list(extra: Iterable[str] | None = None) -> list[str]:
+    """scikit-learn's English stop words, the news words, and ``extra`` (sorted)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # type: ignore[import-untyped]
+
+    return sorted(set(ENGLISH_STOP_WORDS) | NEWS_STOP_WORDS | set(extra or ()))
+
+
+def class_tfidf(
+    texts: Sequence[str],
+    classes: Sequence[int] | np.ndarray,
+    *,
+    ngram_range: tuple[int, int] = (1, 2),
+    stop_words: Iterable[str] | None = None,
+    min_df: int | None = None,
+    top_n: int = 30,
+) -> dict[int, list[tuple[str, float]]]:
+    """The ``top_n`` keywords of each class by c-TF-IDF, best first, with their weights.
+
+    Args:
+        texts: One text per document.
+        classes: The class (theme id) of each document; ``-1`` (outliers) takes part in the
+            weighting but gets no keywords.
+        ngram_range: Word n-gram lengths.
+        stop_words: Words to drop; default :func:`stop_word_list`.
+        min_df: Ignore terms in fewer documents (default 2, or 1 for fewer than 20 documents).
+        top_n: Keywords kept per class (before de-duplication).
+
+    Returns:
+        ``{class: [(keyword, weight), ...]}`` for every class ``>= 0``.
+    """
+    from sklearn.feature_extraction.text import CountVectorizer  # type: ignore[import-untyped]
+
+    labels = np.asarray(classes, dtype=np.int64)
+    if len(labels) != len(texts):
+        raise ValueError(f"got {len(texts)} texts but {len(labels)} classes")
+    wanted = sorted(int(c) for c in np.unique(labels) if c >= 0)
+    if not wanted:
+        return {}
+    if min_df is None:
+        min_df = 2 if len(texts) >= 20 else 1
+    vectorizer = CountVectorizer(
+        ngram_range=ngram_range,
+        stop_words=stop_word_list() if stop_words is None else list(stop_words),
+        token_pattern=TOKEN_PATTERN,
+        min_df=min_df,
+        lowercase=True,
+    )
+    try:
+        counts = vectorizer.fit_transform(texts)
+    except ValueError:  # no term left (empty texts or only stop words)
+        if min_df == 1:
+            return {c: [] for c in wanted}
+        return class_tfidf(
+            texts, labels, ngram_range=ngram_range, stop_words=stop_words, min_df=1, top_n=top_n
+        )
+    from scipy import sparse  # type: ignore[import-untyped]
+
+    uniq, inverse = np.unique(labels, return_inverse=True)
+    indicator = sparse.csr_matrix(
+        (np.ones(len(labels)), (inverse, np.arange(len(labels)))), shape=(len(uniq), len(labels))
+    )
+    per_class = np.asarray((indicator @ counts).todense(), dtype=np.float64)
+    totals = per_class.sum(axis=1, keepdims=True)
+    tf = per_class / np.maximum(totals, 1.0)
+    avg_words = float(totals.mean())
+    idf = np.log1p(avg_words / np.maximum(per_class.sum(axis=0), 1.0))
+    scores = tf * idf
+    vocab = vectorizer.get_feature_names_out()
+    out: dict[int, list[tuple[str, float]]] = {}
+    for row, cls in enumerate(uniq.tolist()):
+        if cls < 0:
+            continue
+        top = np.argsort(-scores[row], kind="stable")[:top_n]
+        out[int(cls)] = [(str(vocab[j]), float(scores[row, j])) for j in top if scores[row, j] > 0]
+    return out
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def dedupe_keywords(keywords: Sequence[str]) -> list[str]:
+    """Keep each keyword only if it adds a word (plural-insensitive) not in a better one."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for kw in keywords:
+        stems = {_stem(w) for w in kw.split()}
+        if stems <= seen:
+            continue
+        kept.append(kw)
+        seen |= stems
+    return kept
+
+
+def theme_name(keywords: Sequence[str], n_words: int = 3) -> str:
+    """A short name from the best keywords: their first ``n_words`` distinct words.
+
+    >>> theme_name(["china", "hungary", "china hungary", "security"])
+    'china hungary security'
+    """
+    words: list[str] = []
+    stems: set[str] = set()
+    for kw in keywords:
+        new = [w for w in kw.split() if _stem(w) not in stems]
+        if not new:
+            continue
+        if words and len(words) + len(new) > n_words:
+            continue
+        words.extend(new)
+        stems |= {_stem(w) for w in new}
+        if len(words) >= n_words:
+            break
+    return " ".join(words)
+
+
+def merge_keywords(
+    parts: Sequence[Sequence[tuple[str, float]]], sizes: Sequence[int], top_n: int = 30
+) -> list[tuple[str, float]]:
+    """Keywords of a merged theme: the parts' keyword weights averaged by theme size."""
+    total = float(sum(sizes)) or 1.0
+    merged: dict[str, float] = {}
+    for kws, size in zip(parts, sizes):
+        for word, weight in kws:
+            merged[word] = merged.get(word, 0.0) + weight * size / total
+    return sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:top_n]
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A passage of an article close to a theme's centre.
+
+    Attributes:
+        doc_id: The article's id.
+        index: The chunk's position in the article.
+        similarity: Cosine similarity of the chunk to the theme's centre.
+        text: The passage (empty when the texts were not given to the fit).
+    """
+
+    doc_id: str
+    index: int
+    similarity: float
+    text: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The passage as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass
+class Representatives:
+    """The articles and passages nearest each theme's centre (best first)."""
+
+    articles: dict[int, list[str]] = field(default_factory=dict)
+    passages: dict[int, list[Passage]] = field(default_factory=dict)
+
+
+def representatives(
+    vectors: np.ndarray,
+    row_article: np.ndarray,
+    article_vectors: np.ndarray,
+    main: np.ndarray,
+    centroids: np.ndarray,
+    article_ids: Sequence[str],
+    passages: Sequence[str] | None = None,
+    n: int = 3,
+) -> Representatives:
+    """The ``n`` articles (by article vector) and passages (by chunk vector, at most one per
+    article) of each theme nearest its centre; ``main`` is each article's theme (``-1``: none).
+    """
+    order = np.argsort(row_article, kind="stable")
+    first = np.searchsorted(row_article[order], row_article[order], side="left")
+    chunk_index = np.empty(len(row_article), dtype=np.int64)
+    chunk_index[order] = np.arange(len(order)) - first
+    out = Representatives()
+    row_theme = main[row_article]
+    for t, centre in enumerate(centroids):
+        members = np.flatnonzero(main == t)
+        sims = article_vectors[members] @ centre
+        out.articles[t] = [article_ids[i] for i in members[np.argsort(-sims, kind="stable")[:n]]]
+        rows = np.flatnonzero(row_theme == t)
+        row_sims = vectors[rows] @ centre
+        picked: list[Passage] = []
+        seen: set[int] = set()
+        for j in np.argsort(-row_sims, kind="stable").tolist():
+            r = int(rows[j])
+            art = int(row_article[r])
+            if art in seen:
+                continue
+            seen.add(art)
+            text = passages[r] if passages is not None else ""
+            picked.append(Passage(article_ids[art], int(chunk_index[r]), round(float(row_sims[j]), 6), text))
+            if len(picked) == n:
+                break
+        out.passages[t] = picked
+    return out
+
+
+@dataclass(frozen=True)
+class Theme:
+    """One theme.
+
+    Attributes:
+        id: Stable id (kept across refits of a store when the theme persists).
+        name: A short name from the keywords, e.g. ``"china hungary security"``.
+        keywords: The best c-TF-IDF keywords (1-2 grams), de-duplicated, best first.
+        size: Articles whose main theme this is.
+        share: ``size`` over all articles.
+        representatives: Ids of the articles nearest the theme's centre.
+        passages: The passages nearest the theme's centre (one per article).
+        terms: Up to 30 ``(keyword, c-TF-IDF weight)`` pairs, before de-duplication.
+    """
+
+    id: int
+    name: str
+    keywords: list[str]
+    size: int
+    share: float
+    representatives: list[str] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
+    terms: list[tuple[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The theme as a JSON-serialisable dict."""
+        out = asdict(self)
+        out["terms"] = [[w, s] for w, s in self.terms]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Theme:
+        """Rebuild a theme from :meth:`to_dict` output."""
+        return cls(
+            id=int(d["id"]), name=str(d["name"]), keywords=list(d["keywords"]), size=int(d["size"]),
+            share=float(d["share"]), representatives=list(d["representatives"]),
+            passages=[Passage(**p) for p in d["passages"]],
+            terms=[(str(w), float(s)) for w, s in d["terms"]],
+        )
+
+
+def make_theme(tid: int, terms: list[tuple[str, float]], size: int, n_articles: int, n_keywords: int,
+               reps: list[str], passages: list[Passage]) -> Theme:
+    """A :class:`Theme` with keywords and name derived from its c-TF-IDF ``terms``."""
+    keywords = dedupe_keywords([w for w, _ in terms])[:n_keywords]
+    return Theme(
+        id=tid, name=theme_name(keywords) or f"theme {tid}", keywords=keywords, size=size,
+        share=round(size / max(n_articles, 1), 6), representatives=reps, passages=passages,
+        terms=[(w, round(s, 6)) for w, s in terms],
+    )
