@@ -27,7 +27,6 @@ refit keeps the ids of themes that match the previous fit (see :func:`match_them
 
 from __future__ import annotations
 
-import contextlib
 import html
 import inspect
 import json
@@ -61,6 +60,7 @@ from semclust.labels import (
     representatives,
     theme_name,
 )
+from semclust.manifest import library_versions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -1103,7 +1103,9 @@ class Themes:
         for name, arr in arrays.items():
             np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
         manifest = {
-            "format_version": THEMES_FORMAT_VERSION, "versions": _versions(), "generation": self.generation,
+            "format_version": THEMES_FORMAT_VERSION,
+            "versions": library_versions(),
+            "generation": self.generation,
             "previous_generation": self.previous_generation, "next_id": self.next_id,
             "id_map": {str(k): v for k, v in self.id_map.items()}, "params": self.params,
             "themes": [t.to_dict() for t in self], "article_ids": self.article_ids,
@@ -1164,16 +1166,6 @@ class Themes:
             previous_generation=self.previous_generation, id_map=self.id_map,
             next_id=max([self.next_id, *[t.id + 1 for t in themes]]),
         )
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out: dict[str, str] = {}
-    for pkg in ("semclust", "numpy", "scikit-learn", "umap-learn"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[pkg] = version(pkg)
-    return out
 
 
 # -- stable ids ----------------------------------------------------------------------------------

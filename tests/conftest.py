@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +53,26 @@ def real_seed_store(tmp_path_factory: pytest.TempPathFactory):
     store = semclust.Store.open(tmp_path_factory.mktemp("real") / "seeds.semclust", cache=False)
     store.add(semclust.read(SEEDS))
     return store
+
+
+CHROMIUM = os.environ.get("SEMCLUST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def browser_or_skip() -> Any:
+    """Playwright's sync API with Debian's chromium; skips locally when missing, fails under CI."""
+    ci = bool(os.environ.get("CI"))
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if ci:
+            pytest.fail("playwright is not installed (pip install playwright; no browser download)")
+        pytest.skip("playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        if ci:
+            pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    return sync_playwright

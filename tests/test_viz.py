@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 
 import semclust
 from semclust import viz
@@ -43,11 +43,6 @@ _need("umap", "themes")
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 ARTIFACTS = Path(os.environ.get("SEMCLUST_TEST_ARTIFACTS") or ROOT / "tests" / "artifacts")
-CHROMIUM = os.environ.get("SEMCLUST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 VOCAB = {
     "football": "goal striker league match penalty keeper midfield stadium referee coach season club",
     "markets": "shares investors profit earnings dividend stock market bank inflation bonds trading",
@@ -278,24 +273,11 @@ def test_import_semclust_does_not_import_plotting() -> None:
 # -- in a real browser -----------------------------------------------------------------------------
 
 
-def _browser_or_skip() -> Any:
-    ci = bool(os.environ.get("CI"))
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if ci:
-            pytest.fail("playwright is not installed (pip install playwright; no browser download)")
-        pytest.skip("playwright is not installed")
-    if not Path(CHROMIUM).exists():
-        if ci:
-            pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium")
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    return sync_playwright
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_playwright = _browser_or_skip()
+    sync_playwright = browser_or_skip()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:

@@ -11,7 +11,6 @@ import functools
 import html
 import os
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 
 import semclust
 
@@ -30,11 +30,6 @@ from semclust.server import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("SEMCLUST_TEST_ARTIFACTS") or ROOT / "tests" / "artifacts")
-CHROMIUM = os.environ.get("SEMCLUST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 XSS_TITLE = '<img src=x onerror="window.__xss=1">Cats <b>bold</b> & purring'
 XSS_ARTICLE = {
     "id": "news/odd-title", "title": XSS_TITLE, "url": "javascript:window.__xss=2",
@@ -53,19 +48,6 @@ def test_widget_is_small_and_never_parses_api_text_as_html() -> None:
         assert attr in WIDGET_JS
 
 
-def _browser_or_skip() -> Any:
-    ci = bool(os.environ.get("CI"))
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if ci:
-            pytest.fail("playwright is not installed (pip install playwright; no browser download)")
-        pytest.skip("playwright is not installed")
-    if not Path(CHROMIUM).exists():
-        if ci:
-            pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium")
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    return sync_playwright
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +83,7 @@ def page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
 def test_widget_renders_related_links_in_chromium(
     widget_store: semclust.Store, page_server: tuple[str, Path]
 ) -> None:
-    sync_playwright = _browser_or_skip()
+    sync_playwright = browser_or_skip()
     origin, root = page_server
     app = create_app(widget_store, cors_origins=[origin], warm=False)
     with running_server(app) as api:
