@@ -76,3 +76,22 @@ def test_console_script_demo_real_model() -> None:
     assert data["related"]["china-hungary-security"][0]["doc_id"] == "nato-china-watching-ukraine"
     text = subprocess.run([*cmd, "demo", "-q"], capture_output=True, text=True, timeout=600)
     assert text.returncode == 0 and "Related to china-hungary-security" in text.stdout
+
+
+def test_themes_command_and_store_facade(tmp_path: Path, capsys) -> None:
+    store_path = _fake_store(tmp_path)
+    assert main(["index", str(SEEDS), "--store", str(store_path), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["themes", "--store", str(store_path), "--json", "--articles"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["n_articles"] == 2 and data["n_themes"] >= 1
+    assert set(data["articles"]) == {"china-hungary-security", "nato-china-watching-ukraine"}
+    import semclust
+
+    store = semclust.Store.open(store_path, cache=False)
+    themes = store.themes()
+    pred = store.theme_of("china-hungary-security")
+    assert pred.theme_id == data["articles"]["china-hungary-security"] == themes.theme_of("china-hungary-security").theme_id
+    assert "hungary" in pred.name
+    assert main(["themes", "--store", str(store_path)]) == 0
+    assert "keywords:" in capsys.readouterr().out
