@@ -12,8 +12,12 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from semclust.embedding import Embedder
 
 __all__ = ["EmbeddingCache", "default_cache_dir", "embed_with_cache"]
 
@@ -86,7 +90,7 @@ class EmbeddingCache:
 
 
 def embed_with_cache(
-    embedder: object,
+    embedder: Embedder,
     texts: Sequence[str],
     cache: EmbeddingCache | None,
     *,
@@ -97,9 +101,6 @@ def embed_with_cache(
     Returns:
         The ``(n, dim)`` vectors and how many texts were actually run through the model.
     """
-    from semclust.embedding import Embedder
-
-    assert isinstance(embedder, Embedder)
     dim = embedder.dimension
     out = np.zeros((len(texts), dim), dtype=np.float32)
     if not texts:

@@ -86,7 +86,7 @@ class Articles(Iterable[Document]):
     def __iter__(self) -> Iterator[Document]:
         self.skipped = []
         if self._records is not None:
-            yield from self._guard(None, self._iter_records(self._records, None))
+            yield from self._iter_records(self._records)  # skips bad records itself
             return
         for source in self._sources or []:
             path = Path(source)
@@ -248,7 +248,7 @@ class Articles(Iterable[Document]):
                     raise
                 self.skipped.append(Skipped(str(path), lineno, err.reason))
 
-    def _iter_records(self, records: Iterable[Any], path: Path | None) -> Iterator[Document]:
+    def _iter_records(self, records: Iterable[Any]) -> Iterator[Document]:
         for n, rec in enumerate(records, start=1):
             try:
                 if isinstance(rec, Document):
@@ -259,7 +259,7 @@ class Articles(Iterable[Document]):
                         raise EmptyInputError("empty text", line=n)
                     yield Document(id=f"doc-{text_hash(text)[:16]}", text=text)
                 elif isinstance(rec, Mapping):
-                    yield self._from_record(rec, path=path, line=n, default_id=None)
+                    yield self._from_record(rec, path=None, line=n, default_id=None)
                 else:
                     raise RecordError(
                         f"expected a str, a dict or a Document, got {type(rec).__name__}", line=n

@@ -614,17 +614,25 @@ class Store:
 
     # -- querying ---------------------------------------------------------------------------
 
-    def _allowed_rows(
-        self,
-        snap: Snapshot,
+    @staticmethod
+    def _filter_condition(
         filters: Mapping[str, Any] | None,
+        field_filters: Mapping[str, Any],
         since: str | _dt.date | None,
         until: str | _dt.date | None,
-    ) -> np.ndarray | None:
-        if not filters and since is None and until is None:
+    ) -> tuple[str, list[Any]] | None:
+        """The SQL condition of the filters (``None`` for no filter); bad filters fail here,
+        before any embedding or search work.
+        """
+        merged = {**(filters or {}), **field_filters}
+        if not merged and since is None and until is None:
             return None
-        where, params = build_filter(filters, since=since, until=until)
-        return snap.rows_for_seqs(self._catalog.filtered_seqs(where, params))
+        return build_filter(merged, since=since, until=until)
+
+    def _allowed_rows(self, snap: Snapshot, condition: tuple[str, list[Any]] | None) -> np.ndarray | None:
+        if condition is None:
+            return None
+        return snap.rows_for_seqs(self._catalog.filtered_seqs(*condition))
 
     def _hits(self, snap: Snapshot, ranked: list[tuple[int, float, int]], query: str, kind: str) -> Hits:
         rows = self._catalog.by_seq([seq for seq, _, _ in ranked])
@@ -676,12 +684,11 @@ class Store:
         _check_k(k)
         if not isinstance(query, str) or not query.strip():
             raise InvalidArgumentError("the query is empty; give some text to search for")
-        where = {**(filters or {}), **field_filters}
-        build_filter(where, since=since, until=until)  # bad filters fail before any work
+        condition = self._filter_condition(filters, field_filters, since, until)
         qvec = self.embedder.embed([query])[0]
         with self._view() as snap:
             self._check_nonempty(snap)
-            allowed = self._allowed_rows(snap, where, since, until)
+            allowed = self._allowed_rows(snap, condition)
             ranked = rank_articles(snap, qvec, k, allowed)
             return self._hits(snap, ranked, query, "search")
 
@@ -707,11 +714,12 @@ class Store:
         _check_k(k)
         if method not in ("chunks", "centroid"):
             raise InvalidArgumentError(f"method must be 'chunks' or 'centroid', got {method!r}")
+        condition = self._filter_condition(filters, field_filters, since, until)
         with self._view() as snap:
             self._check_nonempty(snap)
             row = self._row(doc_id)
             canonical = self._row(row.duplicate_of) if row.duplicate_of else row
-            allowed = self._allowed_rows(snap, {**(filters or {}), **field_filters}, since, until)
+            allowed = self._allowed_rows(snap, condition)
             vectors = np.asarray(snap.vectors[snap.rows_of(canonical.seq)])
             ranked = rank_related(
                 snap, vectors, k, exclude=frozenset({canonical.seq}), allowed_rows=allowed, method=method
