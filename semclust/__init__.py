@@ -13,7 +13,7 @@ import logging
 from semclust.chunking import Chunk, chunk_document, chunk_text
 from semclust.cleaning import FURNITURE_PATTERNS, clean_text
 from semclust.documents import Document
-from semclust.embedding import Embedder, get_embedder
+from semclust.embedding import Embedder, default_backend, get_embedder
 from semclust.errors import (
     EmbeddingMismatchError,
     EmptyStoreError,
@@ -51,6 +51,7 @@ __all__ = [
     "chunk_document",
     "chunk_text",
     "clean_text",
+    "default_backend",
     "get_embedder",
     "read",
 ]

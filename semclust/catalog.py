@@ -52,6 +52,15 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_seq ON chunks(seq);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS related (
+    seq INTEGER NOT NULL,
+    rank INTEGER NOT NULL,
+    other INTEGER NOT NULL,
+    score REAL NOT NULL,
+    chunk_id INTEGER NOT NULL,
+    PRIMARY KEY (seq, rank)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS related_other ON related(other);
 """
 
 _COLUMNS = {"doc_id", "title", "url", "published", "source"}
@@ -338,6 +347,47 @@ class Catalog:
             for cid, seq, idx, s, e in self.db.execute(q, part):
                 out[int(cid)] = (int(seq), int(idx), int(s), int(e))
         return out
+
+    def _in_chunks(self, sql: str, values: Sequence[int]) -> Iterator[sqlite3.Row]:
+        """Run ``sql`` (with one ``IN ({})`` placeholder) over ``values`` in parts of 500."""
+        uniq = list(dict.fromkeys(int(v) for v in values))
+        for i in range(0, len(uniq), 500):
+            part = uniq[i : i + 500]
+            yield from self.db.execute(sql.format(",".join("?" * len(part))), part)
+
+    def related_of(self, seq: int, k: int) -> list[tuple[int, float, int]]:
+        """The precomputed related list of an article: ``(seq, score, chunk_id)``, best first."""
+        rows = self.db.execute(
+            "SELECT other, score, chunk_id FROM related WHERE seq = ? ORDER BY rank LIMIT ?", (seq, k)
+        )
+        return [(int(o), float(s), int(c)) for o, s, c in rows]
+
+    def listing(self, seqs: Iterable[int]) -> set[int]:
+        """Articles whose related list names any of ``seqs``."""
+        sql = "SELECT DISTINCT seq FROM related WHERE other IN ({})"
+        return {int(r[0]) for r in self._in_chunks(sql, list(seqs))}
+
+    def replace_related(
+        self, drop: Iterable[int], lists: Mapping[int, tuple[Sequence[int], Sequence[float], Sequence[int]]]
+    ) -> None:
+        """Delete the lists of ``drop`` and of the keys of ``lists``, then store ``lists``
+        (``seq -> (others, scores, chunk_ids)``). Call inside :meth:`write`.
+        """
+        gone = set(drop) | set(lists)
+        for _ in self._in_chunks("DELETE FROM related WHERE seq IN ({})", sorted(gone)):
+            pass
+        self.db.executemany(
+            "INSERT INTO related (seq, rank, other, score, chunk_id) VALUES (?,?,?,?,?)",
+            [
+                (int(seq), rank, int(o), float(s), int(c))
+                for seq, (others, scores, cids) in lists.items()
+                for rank, (o, s, c) in enumerate(zip(others, scores, cids))
+            ],
+        )
+
+    def clear_related(self) -> None:
+        """Delete every related list. Call inside :meth:`write`."""
+        self.db.execute("DELETE FROM related")
 
     def filtered_seqs(self, where: str, params: list[Any]) -> list[int]:
         """Keys of the non-duplicate articles matching a :func:`build_filter` condition."""

@@ -60,6 +60,7 @@ def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
         args.store,
         create=create,
         model=getattr(args, "model", None),
+        backend=getattr(args, "backend", None),
         index=getattr(args, "index", None),
         progress=not args.quiet and not args.json,
     )
@@ -127,7 +128,15 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"store:      {info['path']} (format {info['format_version']}, generation {info['generation']})"
         )
         print(f"articles:   {info['articles']} ({info['duplicates']} duplicates), {info['chunks']} chunks")
-        print(f"model:      {m['name']} ({m['backend']}, {m['dimension']}-d, fingerprint {m['fingerprint']})")
+        q = m.get("quantization")
+        quant = (
+            f"dynamic int8: {q.get('weight_type')} weights"
+            + (", per channel" if q.get("per_channel") else "")
+            if isinstance(q, dict)
+            else "float32, no quantisation"
+        )
+        print(f"model:      {m['name']} ({m['dimension']}-d, fingerprint {m['fingerprint']})")
+        print(f"backend:    {m['backend']} ({quant})")
         print(
             f"chunking:   {c['max_tokens']} tokens, overlap {c['overlap']} sentences, "
             f"title context {c['title_context']}"
@@ -273,7 +282,15 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", help="folders, .txt/.md/.html files, .jsonl[.gz], .csv")
     p.add_argument("--model", help="embedding model for a new store (default all-MiniLM-L6-v2, bundled)")
-    p.add_argument("--index", help="FAISS index factory string for a new store (default Flat)")
+    p.add_argument(
+        "--backend",
+        help="embedding backend for a new store: auto (default: onnx-int8 where the CPU runs int8 "
+        "well, else onnx), onnx-int8, onnx or torch",
+    )
+    p.add_argument(
+        "--index",
+        help="FAISS index factory string for a new store (default auto: exact while small, then HNSW)",
+    )
     p.add_argument(
         "--field", action="append", metavar="OURS=THEIRS", help="field name mapping, e.g. text=body"
     )

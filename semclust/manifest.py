@@ -29,6 +29,8 @@ def library_versions() -> dict[str, str]:
         "faiss-cpu",
         "numpy",
         "sentence-transformers",
+        "onnxruntime",
+        "onnx",
         "umap-learn",
         "hdbscan",
         "scikit-learn",

@@ -137,6 +137,8 @@ class AddReport:
         embedded: Texts run through the model (the rest came from the embedding cache).
         skipped: Files or records skipped by ``read(..., skip_errors=True)``.
         seconds: Wall time.
+        timings: Seconds per stage (``read``, ``plan``, ``chunk``, ``embed``, ``write``,
+            ``related``, ``commit``); reading counts only when ``add`` pulled the articles.
     """
 
     added: list[str] = field(default_factory=list)
@@ -148,6 +150,7 @@ class AddReport:
     embedded: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as a JSON-serialisable dict."""
@@ -161,6 +164,7 @@ class AddReport:
             "embedded": self.embedded,
             "skipped": [str(s) for s in self.skipped],
             "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
 
     def __str__(self) -> str:

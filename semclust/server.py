@@ -326,16 +326,18 @@ class _Service:
         })
 
     def themes(self) -> tuple[int, Any]:
-        """Themes as JSON data, or a 404 saying why there are none."""
+        """The store's saved themes as JSON data (never fitted here: a fit would stall requests
+        for a UMAP run), or a 404 saying how to fit them.
+        """
         try:
-            store_themes = importlib.import_module("semclust.themes").store_themes
+            saved_themes = importlib.import_module("semclust.themes").saved_themes
         except (ImportError, AttributeError):
             raise ApiError(404, "themes are not available in this version of semclust") from None
         with self._themes_lock:  # one computation per generation, however many requests
             if self._themes is not None and self._themes[0] == self.generation():
                 return self._themes
             try:
-                gen, fitted = self.consistent(lambda: store_themes(self.store))
+                gen, fitted = self.consistent(lambda: saved_themes(self.store))
             except SemclustError as err:
                 logger.info("no themes: %s", err)
                 fitted = None

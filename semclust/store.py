@@ -44,6 +44,7 @@ from semclust.errors import (
 from semclust.index import DEFAULT_INDEX, Snapshot
 from semclust.ingest import Articles, read
 from semclust.manifest import FORMAT_VERSION, MANIFEST_NAME, library_versions, now_iso, write_json_atomic
+from semclust.related import DEFAULT_RELATED_K, related_lists
 from semclust.results import AddReport, Hit, Hits
 from semclust.search import RelatedMethod, article_similarity, rank_articles, rank_related
 
@@ -89,9 +90,11 @@ class Store:
         path: str | os.PathLike[str],
         *,
         model: str | os.PathLike[str] | Embedder | None = None,
-        backend: str = "sentence-transformers",
+        backend: str | None = None,
         create: bool = True,
         index: str | None = None,
+        index_threshold: int | None = None,
+        related_k: int = DEFAULT_RELATED_K,
         max_tokens: int | None = None,
         overlap: int = 1,
         title_context: bool = True,
@@ -107,9 +110,18 @@ class Store:
             model: Embedding model name, local path, or an :class:`Embedder`. A new store uses
                 it (default: the bundled all-MiniLM-L6-v2); an existing store checks that it is
                 the model the store was built with.
-            backend: Embedding backend name for ``model``.
+            backend: Embedding backend (``"onnx-int8"``, ``"onnx"``, ``"torch"``, ...). A new
+                store defaults to ``"auto"`` (:func:`semclust.embedding.default_backend`); an
+                existing store uses the backend it was built with, and naming another one is an
+                :class:`~semclust.errors.EmbeddingMismatchError` (vectors are never mixed).
             create: Create the store if it does not exist.
-            index: FAISS index factory string for a new store (default ``"Flat"``, exact).
+            index: FAISS index factory string for a new store (default ``"auto"``: exact
+                search while small, HNSW past ``index_threshold`` chunks; see
+                :mod:`semclust.index`).
+            index_threshold: Chunks above which ``"auto"`` switches to HNSW (new store only).
+            related_k: Related articles precomputed per article after each commit, so
+                ``related(doc_id, k)`` with ``k <= related_k`` and no filter is a table lookup
+                (new store only; 0 turns it off).
             max_tokens: Chunk token budget (default: the model's limit).
             overlap: Sentences shared by consecutive chunks.
             title_context: Prepend the title to each chunk's embedded text.
@@ -128,15 +140,20 @@ class Store:
             manifest = cls._read_manifest(manifest_path)
             stored_model = manifest["model"]
             embedder: Embedder | None = None
+            if backend == "auto":  # "whatever the store uses"
+                backend = None
+            if backend is not None and model is None and backend != stored_model["backend"]:
+                model = stored_model["name"]
             if model is not None:
-                embedder = get_embedder(model, backend=backend)
+                embedder = get_embedder(model, backend=backend or stored_model["backend"])
                 if embedder.fingerprint != stored_model["fingerprint"]:
                     raise EmbeddingMismatchError(
-                        f"store {root} was built with model {stored_model['name']!r} "
-                        f"({stored_model['backend']}, fingerprint {stored_model['fingerprint']}); "
-                        f"{embedder.name!r} ({embedder.backend}) gives other vectors. Open it "
-                        "without a model, or re-embed into a new store: "
-                        f"`semclust index PATH --store NEW_DIR --model {embedder.name}`"
+                        f"store {root} was built with model {stored_model['name']!r} on the "
+                        f"{stored_model['backend']!r} backend (fingerprint "
+                        f"{stored_model['fingerprint']}); {embedder.name!r} on {embedder.backend!r} "
+                        "gives other vectors, and a store never mixes the two. Open it without "
+                        "model/backend, or re-embed into a new store: `semclust index PATH "
+                        f"--store NEW_DIR --model {embedder.name} --backend {embedder.backend}`"
                     )
             if index is not None and index != manifest["index"]["factory"]:
                 raise StoreError(
@@ -148,7 +165,9 @@ class Store:
                 raise StoreError(f"no semclust store at {root} (no {MANIFEST_NAME}); create it first")
             if root.exists() and any(root.iterdir()):
                 raise StoreError(f"{root} is not empty and is not a semclust store; choose a new folder")
-            embedder = get_embedder(model, backend=backend)
+            embedder = get_embedder(model, backend=backend or "auto")
+            if related_k < 0:
+                raise InvalidArgumentError(f"related_k must be 0 or more, got {related_k}")
             budget = max_tokens if max_tokens is not None else embedder.max_tokens
             if budget < 8:
                 raise InvalidArgumentError(f"max_tokens must be at least 8, got {budget}")
@@ -160,6 +179,7 @@ class Store:
                 "model": {
                     "name": embedder.name,
                     "backend": embedder.backend,
+                    "quantization": getattr(embedder, "quantization", None),
                     "dimension": embedder.dimension,
                     "fingerprint": embedder.fingerprint,
                     "max_tokens": embedder.max_tokens,
@@ -170,7 +190,12 @@ class Store:
                     "title_context": title_context,
                     "language": language,
                 },
-                "index": {"factory": index or DEFAULT_INDEX, "metric": "inner_product"},
+                "index": {
+                    "factory": index or DEFAULT_INDEX,
+                    "metric": "inner_product",
+                    **({"threshold": index_threshold} if index_threshold is not None else {}),
+                },
+                "related": {"k": related_k, "method": "chunks"},
                 "versions": library_versions(),
             }
             root.mkdir(parents=True, exist_ok=True)
@@ -414,6 +439,7 @@ class Store:
         for doc in articles:
             incoming[doc.id] = doc  # the last version of an id wins
         report = AddReport(skipped=list(articles.skipped))
+        report.timings["read"] = time.perf_counter() - started
         if not incoming:
             raise EmptyInputError(
                 "no articles to add" + (f" ({len(report.skipped)} skipped)" if report.skipped else "")
@@ -457,6 +483,14 @@ class Store:
         self, upserts: dict[str, Document], deletes: set[str], report: AddReport, *, progress: bool
     ) -> None:
         """Plan, embed, write a new snapshot, then commit rows and generation together."""
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            report.timings[stage] = report.timings.get(stage, 0.0) + now - clock
+            clock = now
+
         cat = self._catalog
         snap = self._refresh()
         with cat.read():
@@ -514,6 +548,7 @@ class Store:
 
         chunk_cfg = self.manifest["chunking"]
         new_chunks: list[Chunk] = []
+        lap("plan")
         if to_index:
             embedder = self.embedder
             from tqdm.auto import tqdm
@@ -529,9 +564,11 @@ class Store:
                         language=str(chunk_cfg["language"]),
                     )
                 )
+            lap("chunk")
             vectors, report.embedded = embed_with_cache(
                 embedder, [c.embed_text for c in new_chunks], self._cache, progress=progress
             )
+            lap("embed")
         else:
             vectors = np.zeros((0, self.dimension), dtype=np.float32)
         report.chunks = len(new_chunks)
@@ -606,11 +643,57 @@ class Store:
                 all_seqs,
                 str(self.manifest["index"]["factory"]),
             )
+            lap("write")
+            self._update_related(new_gen, set(new_seqs.tolist()), removed_seqs)
+            lap("related")
             cat.set_state("generation", new_gen)
             cat.set_state("next_chunk_id", next_chunk + len(new_chunks))
         # Committed. Old snapshots are no longer needed (open readers keep their mapped files).
         Snapshot.remove_others(self._snapshots_root(), new_gen)
         self._refresh()
+        lap("commit")
+
+    @property
+    def related_k(self) -> int:
+        """Related articles precomputed per article (0: none)."""
+        return int(self.manifest.get("related", {}).get("k", DEFAULT_RELATED_K))
+
+    def _update_related(self, gen: int, changed: set[int], removed: set[int]) -> None:
+        """Refresh the related lists that commit ``gen`` can change (inside the write)."""
+        k = self.related_k
+        cat = self._catalog
+        if k <= 0:
+            return
+        snap = Snapshot.load(self._snapshots_root(), gen, self.dimension)
+        articles = snap.seqs()
+        if cat.state("related_k") != str(k) or len(changed) > len(articles) // 2:
+            lists = related_lists(snap, articles, k)
+            cat.clear_related()
+        else:
+            near: set[int] = set()
+            lists = related_lists(snap, changed, k, neighbours=near)
+            stale = (near | cat.listing(removed | changed)) - changed - removed
+            lists.update(related_lists(snap, stale, k))
+        cat.replace_related(
+            removed | changed,
+            {seq: (o.tolist(), s.tolist(), snap.chunk_ids[r].tolist()) for seq, (o, s, r) in lists.items()},
+        )
+        cat.set_state("related_k", k)
+
+    def _listed_related(self, snap: Snapshot, seq: int, k: int) -> list[tuple[int, float, int]] | None:
+        """``seq``'s precomputed related list as ``(seq, score, row)``, or ``None`` if there is
+        none to answer ``k`` from.
+        """
+        if k > self.related_k or self._catalog.state("related_k") != str(self.related_k):
+            return None
+        listed = self._catalog.related_of(seq, k)
+        if not listed:
+            return None
+        cids = np.array([c for _, _, c in listed], dtype=np.int64)
+        rows = np.minimum(np.searchsorted(snap.chunk_ids, cids), snap.size - 1)
+        if not np.array_equal(snap.chunk_ids[rows], cids):
+            return None  # not this snapshot's chunks (should not happen): answer live
+        return [(o, s, int(r)) for (o, s, _), r in zip(listed, rows.tolist())]
 
     # -- querying ---------------------------------------------------------------------------
 
@@ -719,6 +802,10 @@ class Store:
             self._check_nonempty(snap)
             row = self._row(doc_id)
             canonical = self._row(row.duplicate_of) if row.duplicate_of else row
+            if method == "chunks" and condition is None:
+                listed = self._listed_related(snap, canonical.seq, k)
+                if listed is not None:
+                    return self._hits(snap, listed, doc_id, "related")
             allowed = self._allowed_rows(snap, condition)
             vectors = np.asarray(snap.vectors[snap.rows_of(canonical.seq)])
             ranked = rank_related(
@@ -730,9 +817,12 @@ class Store:
         """Cosine similarity of two articles or texts; each of ``a`` and ``b`` is a stored
         article id or else a text (chunked and embedded like an article).
         """
-        return article_similarity(self._vectors_for(a), self._vectors_for(b), method)
+        return article_similarity(self.article_vectors(a), self.article_vectors(b), method)
 
-    def _vectors_for(self, item: str) -> np.ndarray:
+    def article_vectors(self, item: str) -> np.ndarray:
+        """The chunk vectors of a stored article (by id; a duplicate gives its canonical's),
+        or of a text, chunked and embedded like an article (through the embedding cache).
+        """
         if not isinstance(item, str) or not item.strip():
             raise InvalidArgumentError("expected an article id or a non-empty text")
         with self._view() as snap:
@@ -768,7 +858,8 @@ class Store:
 
     def theme_of(self, text_or_doc_id: str, **kwargs: Any) -> ThemePrediction:
         """The theme(s) of a stored article (by id) or of a new text, or "no theme" when it is
-        far from all of them; consistent with the fit.
+        far from all of them; consistent with the fit. Saved themes are used as they are (never
+        refitted here, so no UMAP runs); themes are fitted only if the store has none yet.
         """
         from semclust.themes import theme_of
 

@@ -22,6 +22,16 @@ def data_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Session fixtures (set up before per-test ones) also use the test cache folder, so the
+    ONNX export happens once per test session and never in the user's cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SEMCLUST_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test gets its own embedding cache folder (shared per session for speed)."""

@@ -442,35 +442,25 @@ def test_themes_404_when_unavailable(fresh_client: TestClient, monkeypatch: pyte
         assert r.status_code == 404 and "themes" in r.json()["detail"]
 
 
-def test_themes_404_when_not_fitted(fresh_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    client = fresh_client
-    fake = type(sys)("semclust.themes")
-
-    def store_themes(store: semclust.Store) -> None:
-        raise semclust.StoreError("no themes fitted")
-
-    fake.store_themes = store_themes  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "semclust.themes", fake)
-    r = client.get("/themes")
+def test_themes_404_when_not_fitted(fresh_client: TestClient) -> None:
+    """A store with no saved themes: 404 with how to fit them (the service never fits)."""
+    r = fresh_client.get("/themes")
     assert r.status_code == 404 and "no fitted themes" in r.json()["detail"]
 
 
-def test_themes_when_fitted(fresh_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    client = fresh_client
-    calls: list[int] = []
-
-    class Fitted:
-        def to_dict(self) -> dict[str, Any]:
-            return {"themes": [{"id": 0, "label": "pets", "size": 2}, {"id": 1, "label": "football", "size": 2}]}
-
-    fake = type(sys)("semclust.themes")
-    fake.store_themes = lambda store: calls.append(1) or Fitted()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "semclust.themes", fake)
+def test_themes_when_fitted(fresh_store: semclust.Store) -> None:
+    """Saved themes are served as they are, also after the store changed (no refit in a request)."""
+    store = fresh_store
+    fitted = store.themes()
+    client = TestClient(create_app(store, warm=False))
     body = client.get("/themes").json()
-    assert [t["label"] for t in body["themes"]["themes"]] == ["pets", "football"]
-    assert client.get("/themes/1").json()["label"] == "football"
-    assert client.get("/themes/7").status_code == 404
-    assert len(calls) == 1  # computed once per store generation
+    assert [t["name"] for t in body["themes"]["themes"]] == [t.name for t in fitted]
+    assert client.get(f"/themes/{fitted.ids[0]}").json()["name"] == fitted[fitted.ids[0]].name
+    assert client.get("/themes/999").status_code == 404
+    store.add([semclust.Document(id="late", text="A late article about cats and dogs at home.")])
+    again = client.get("/themes").json()
+    assert [t["name"] for t in again["themes"]["themes"]] == [t.name for t in fitted]
+    assert semclust.themes.saved_themes(store).generation == fitted.generation  # type: ignore[union-attr]
 
 
 # -- construction and dependencies ------------------------------------------------------------

@@ -218,7 +218,8 @@ def test_manifest_checks(make_store, tmp_path: Path) -> None:
     again = semclust.Store.open(store.path, cache=False)  # model from the manifest
     assert again.embedder.backend == "fake" and len(again.search("football", k=1)) == 1
     manifest = json.loads((store.path / "manifest.json").read_text())
-    assert manifest["format_version"] == 1 and manifest["index"]["factory"] == "Flat"
+    assert manifest["format_version"] == 1 and manifest["index"]["factory"] == "auto"
+    assert manifest["related"] == {"k": 20, "method": "chunks"}
     assert manifest["model"]["dimension"] == 64 and "faiss-cpu" in manifest["versions"]
     manifest["format_version"] = 99
     (store.path / "manifest.json").write_text(json.dumps(manifest))

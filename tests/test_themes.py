@@ -400,3 +400,134 @@ def test_bbc_sample_themes_match_human_topics(tmp_path: Path) -> None:
     score = v_measure_score([truth[a] for a in themes.article_ids], themes.labels)
     assert score > 0.5, (score, themes)
     assert themes.outlier_share < 0.2
+
+
+# -- large corpora: sample fits, prediction without UMAP ---------------------------------------------
+
+
+def test_sample_fit_on_a_small_corpus_with_a_lowered_threshold() -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    X, truth, texts = blobs(n_per=60, k=4, seed=6)  # 240 articles
+    model = ThemeModel(max_fit_articles=100).fit(X, texts=texts)
+    sample = model.fit_sample_
+    assert len(sample) == 100 and np.array_equal(sample, np.unique(sample))
+    assert model.embedding_.shape == (100, 5)  # UMAP saw the sample only
+    params = model.themes_.params
+    assert params["max_fit_articles"] == 100 and params["n_fit_articles_"] == 100
+    assert params["clusterer_"] == "sklearn.HDBSCAN"
+    # min_cluster_size is in articles of the whole corpus; HDBSCAN gets the sample's share of it
+    assert model.min_cluster_size_ == default_min_cluster_size(240) == 15
+    assert model.hdbscan_model_.min_cluster_size == round(15 * 100 / 240)
+    # every article is assigned, by the same rule as prediction: the blobs, and a few outliers
+    labels = model.labels_
+    assert len(labels) == 240 and adjusted_rand_score(truth[labels >= 0], labels[labels >= 0]) == 1.0
+    assert len(model.themes_) == 4 and model.themes_.outlier_share < 0.1
+    assert np.array_equal(model.predict(X), labels)
+    assert {t.name.split()[0] for t in model.themes_} == {"alpha", "bravo", "charlie", "delta"}
+    # the articles outside the sample are placed on the map among their theme's sample articles
+    coords = model.themes_.coords
+    assert coords.shape == (240, 2) and np.isfinite(coords).all()
+    rest = np.setdiff1d(np.arange(240), sample)
+    rest = rest[labels[rest] >= 0]
+    centres = {t: coords[sample][labels[sample] == t].mean(axis=0) for t in model.themes_.ids}
+    nearest = [min(centres, key=lambda t: np.linalg.norm(coords[i] - centres[t])) for i in rest]
+    assert len(rest) > 100 and np.mean(np.array(nearest) == labels[rest]) > 0.95
+    # reproducible; another seed draws another sample
+    again = ThemeModel(max_fit_articles=100).fit(X, texts=texts)
+    assert np.array_equal(again.fit_sample_, sample) and np.array_equal(again.labels_, model.labels_)
+    assert np.allclose(again.themes_.coords, coords)
+    assert not np.array_equal(ThemeModel(max_fit_articles=100, random_state=1, coords=False).fit(X).fit_sample_, sample)
+    # a corpus no larger than the threshold is fitted whole
+    whole = ThemeModel(max_fit_articles=240, coords=False).fit(X)
+    assert whole.fit_sample_ is None and whole.themes_.params["n_fit_articles_"] == 240
+    assert adjusted_rand_score(whole.labels_, labels) > 0.85
+
+
+def test_sample_fit_at_chunk_level() -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    X, truth, _ = blobs(n_per=40, k=3, seed=7)
+    rng = np.random.default_rng(0)
+    rows = np.repeat(X, 2, axis=0) + 0.05 * rng.normal(size=(240, X.shape[1]))  # 2 chunks per article
+    ids = [str(i) for i in np.repeat(np.arange(120), 2)]
+    model = ThemeModel(level="chunks", max_fit_articles=60).fit(rows, ids)
+    assert len(model.fit_sample_) == 60 and model.embedding_.shape == (120, 5)  # the sample's chunks
+    assert model.themes_.coords.shape == (120, 2)
+    labels = model.labels_
+    assert len(set(labels.tolist()) - {-1}) == 3 and (labels >= 0).mean() > 0.9
+    assert adjusted_rand_score(truth[labels >= 0], labels[labels >= 0]) == 1.0
+
+
+def test_max_fit_articles_is_validated() -> None:
+    X, _, _ = blobs(n_per=20, k=2)
+    for bad in (10, 0, True, 50.5):
+        with pytest.raises(InvalidArgumentError, match="max_fit_articles"):
+            ThemeModel(max_fit_articles=bad).fit(X)
+
+
+def test_store_themes_forwards_max_fit_articles(make_store) -> None:
+    store = make_store()
+    store.add(articles("football", 25) + articles("markets", 25, seed=1) + articles("space", 25, seed=2))
+    themes = store_themes(store, max_fit_articles=40)
+    assert themes.params["max_fit_articles"] == 40 and themes.params["n_fit_articles_"] == 40
+    assert len(themes) == 3 and len(themes.article_ids) == 75
+    assert store_themes(store).params["n_fit_articles_"] == 40  # kept for later fits, cached
+    for theme in themes:  # passages are read from the store after the fit
+        assert theme.passages and all(p.text and p.text in store.get(p.doc_id).text for p in theme.passages)
+    whole = store_themes(store, max_fit_articles=None)
+    assert whole.params["n_fit_articles_"] == 75
+
+
+def test_theme_of_in_a_fresh_process_does_not_import_umap(make_store) -> None:
+    import subprocess
+    import sys
+
+    store = make_store()
+    docs = articles("football", 20) + articles("markets", 20, seed=1) + articles("space", 20, seed=2)
+    store.add([{**d, "title": ""} for d in docs])
+    themes = store_themes(store)
+    assert themes.params["small_corpus_"] is False  # fitted with UMAP and HDBSCAN
+    football = themes.theme_of("football-3").theme_id
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import fake_embedder, semclust; "
+        "store = semclust.Store.open(sys.argv[2], create=False); "
+        "new = store.theme_of('The striker scored a penalty goal in the league match at the stadium.'); "
+        "old = store.theme_of('football-3'); "
+        "heavy = [m for m in ('umap', 'pynndescent', 'numba', 'hdbscan', 'fast_hdbscan') if m in sys.modules]; "
+        "print(json.dumps([new.theme_id, old.theme_id, old.fitted, heavy]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "tests"), str(store.path)],
+        check=True, capture_output=True, text=True, cwd=ROOT,
+    )
+    new, old, fitted, heavy = json.loads(done.stdout.strip().splitlines()[-1])
+    assert heavy == []
+    assert new == old == football and fitted
+
+
+def test_theme_of_never_refits_saved_themes(make_store, monkeypatch) -> None:
+    from semclust.themes import saved_themes
+
+    store = make_store()
+    assert saved_themes(store) is None
+    docs = articles("football", 20) + articles("markets", 20, seed=1) + articles("space", 20, seed=2)
+    store.add([{**d, "title": ""} for d in docs])
+    themes = store_themes(store)
+    football = themes.theme_of("football-0").theme_id
+    store.add([{**d, "title": ""} for d in articles("football", 3, start=20, seed=5)])
+    stale = saved_themes(store)
+    assert stale is not None and stale.generation == themes.generation < store.generation
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("theme_of must not refit")
+
+    monkeypatch.setattr(ThemeModel, "fit", no_fit)
+    added = theme_of(store, "football-21")  # not in the fit: predicted from its stored vectors
+    assert added.theme_id == football and not added.fitted and added.doc_id == "football-21"
+    known = theme_of(store, "football-0")  # the fit is stale: predicted as well, by the same rule
+    assert known.theme_id == football and known.similarity == pytest.approx(themes.theme_of("football-0").similarity, abs=1e-5)
+    text = "The striker scored a penalty goal in the league match at the stadium."
+    assert theme_of(store, text).theme_id == football
+    with pytest.raises(AssertionError, match="must not refit"):
+        theme_of(store, "football-0", min_cluster_size=7)  # other settings: a fit
