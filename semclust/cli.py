@@ -141,7 +141,13 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"chunking:   {c['max_tokens']} tokens, overlap {c['overlap']} sentences, "
             f"title context {c['title_context']}"
         )
-        print(f"index:      {ix['factory']} ({ix['metric']})")
+        st = info.get("index_state") or {}
+        chosen = st.get("kind") or st.get("factory") or "none yet"
+        shown = {"factory": st.get("factory"), **(st.get("params") or {})}
+        shown["recall@10"] = st.get("recall_at_10")
+        detail = ", ".join(f"{k} {v}" for k, v in shown.items() if v is not None)
+        print(f"index:      {ix['factory']} -> {chosen}" + (f" ({detail})" if detail else ""))
+        print(f"related:    {info['related']['k']} per article, precomputed at each commit")
         print(f"disk:       {info['bytes_on_disk'] / 1e6:.1f} MB")
     return 0
 

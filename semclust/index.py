@@ -108,10 +108,10 @@ TARGET_RECALL = 0.95
 #: The lowest ``efSearch`` used. Tuning measures queries like the stored chunks, which at 1M
 #: rows reached 0.95 already at efSearch 16; queries from articles unlike any stored one
 #: (text queries are further still from the chunks) got recall@10 0.74 there, 0.92 at 128 and
-#: 0.97 at 384 (benchmarks/bench_index.py). 128 costs about 0.1 ms per query at 1M rows.
-MIN_EF_SEARCH = 128
+#: 0.97 at 384 (benchmarks/bench_index.py), so the floor is 384: about 0.3 ms per query at 1M.
+MIN_EF_SEARCH = 384
 #: ``efSearch`` values tried, in order, when tuning an HNSW index.
-EF_SEARCH_LADDER = (MIN_EF_SEARCH, 192, 256, 384, 512, 768, 1024, 1536, 2048)
+EF_SEARCH_LADDER = (MIN_EF_SEARCH, 512, 768, 1024, 1536, 2048)
 #: Queries (a seeded sample of the newest rows) used to measure recall when tuning.
 TUNE_QUERIES = 200
 #: Approximate candidates fetched per wanted hit, then re-scored exactly.

@@ -4,7 +4,8 @@ Layout of a store folder::
 
     manifest.json        format version, model, chunking and index settings, library versions
     store.sqlite         documents, chunks, metadata and the committed generation (WAL mode)
-    snapshots/<gen>/     vectors.npy, chunk_ids.npy, doc_seqs.npy, index.faiss (see semclust.index)
+    snapshots/<gen>/     vectors.npy, chunk_ids.npy, doc_seqs.npy, index.json, and index.faiss for
+                         an approximate index (see semclust.index)
     write.lock           held by the one process that may write
 
 Every ``add``/``delete`` builds a new snapshot beside the current one, then commits the SQLite
@@ -41,7 +42,7 @@ from semclust.errors import (
     StoreFormatError,
     StoreLockedError,
 )
-from semclust.index import DEFAULT_INDEX, Snapshot
+from semclust.index import DEFAULT_INDEX, Snapshot, validate_factory
 from semclust.ingest import Articles, read
 from semclust.manifest import FORMAT_VERSION, MANIFEST_NAME, library_versions, now_iso, write_json_atomic
 from semclust.related import DEFAULT_RELATED_K, related_lists
@@ -168,6 +169,7 @@ class Store:
             embedder = get_embedder(model, backend=backend or "auto")
             if related_k < 0:
                 raise InvalidArgumentError(f"related_k must be 0 or more, got {related_k}")
+            validate_factory(index or DEFAULT_INDEX, embedder.dimension)
             budget = max_tokens if max_tokens is not None else embedder.max_tokens
             if budget < 8:
                 raise InvalidArgumentError(f"max_tokens must be at least 8, got {budget}")
@@ -359,9 +361,10 @@ class Store:
 
     def info(self) -> dict[str, Any]:
         """Counts, model, chunking and index settings, as a JSON-serialisable dict."""
-        with self._catalog.read():
+        with self._view() as snap:
             counts = self._catalog.counts()
             gen = self._catalog.generation()
+            index_state = snap.index_info
         size = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
         return {
             "path": str(self.path),
@@ -370,6 +373,8 @@ class Store:
             "model": self.manifest["model"],
             "chunking": self.manifest["chunking"],
             "index": self.manifest["index"],
+            "index_state": index_state,
+            "related": {"k": self.related_k, "method": "chunks"},
             "format_version": self.manifest["format_version"],
             "versions": self.manifest["versions"],
             "bytes_on_disk": size,
@@ -642,6 +647,9 @@ class Store:
                 all_ids,
                 all_seqs,
                 str(self.manifest["index"]["factory"]),
+                base=snap,
+                auto_threshold=self.manifest["index"].get("threshold"),
+                progress=progress,
             )
             lap("write")
             self._update_related(new_gen, set(new_seqs.tolist()), removed_seqs)

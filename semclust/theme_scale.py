@@ -55,11 +55,12 @@ PLACE_TEMPERATURE = 0.05
 #: A theme with fewer sample members than this gets its articles nearest the centre added to
 #: the keyword texts, up to this many.
 MIN_KEYWORD_ARTICLES = 30
-#: From this many units (UMAP's own switch to approximate NN-descent) up to
-#: :data:`EXACT_NEIGHBOURS_MAX`, the neighbour graph UMAP needs is computed exactly with numpy
-#: and handed to it: faster than NN-descent here, and pynndescent's numba code (30-45 s to
-#: compile in a fresh process) never runs.
-EXACT_NEIGHBOURS_MIN = 4096
+#: From this many units up to :data:`EXACT_NEIGHBOURS_MAX`, the neighbour graph UMAP needs is
+#: computed exactly with numpy (one matrix product per block) and handed to it. Above 4,096
+#: units that replaces NN-descent (pynndescent's numba code, 30-45 s to compile in a fresh
+#: process, never runs); below, it replaces UMAP's own all-pairs distances, which call a numba
+#: function once per pair from Python (3.5 s of a 6 s fit at 2,000 articles; same graph).
+EXACT_NEIGHBOURS_MIN = 64
 EXACT_NEIGHBOURS_MAX = 32_768
 _BATCH = 2048  # queries per similarity block
 

@@ -222,7 +222,7 @@ def test_newer_index_json_is_refused(tmp_path: Path, data) -> None:
         Snapshot.load(tmp_path, 1, DIM)
 
 
-def test_store_switching_to_hnsw_keeps_search_results(make_store, monkeypatch) -> None:
+def test_store_switching_to_hnsw_keeps_search_results(make_store) -> None:
     """The same articles in a store searched exactly and in one past a lowered threshold."""
     rng = np.random.default_rng(0)
     vocab = [f"word{i}" for i in range(400)]
@@ -234,13 +234,14 @@ def test_store_switching_to_hnsw_keeps_search_results(make_store, monkeypatch) -
         docs.append({"id": f"d{i}", "title": f"doc {i}", "text": text})
     exact = make_store("exact")
     exact.add(docs)
-    monkeypatch.setattr(index_mod, "AUTO_THRESHOLD", 100)
-    approx = make_store("approx")
+    approx = make_store("approx", index_threshold=100)  # the store's own setting
     approx.add(docs[:200])
+    assert approx.info()["index_state"]["built"] == "full"
     approx.add(docs[200:])
     snap = approx._refresh()
     assert exact._refresh().index_info["kind"] == "exact"
-    assert snap.index_info["kind"] == "hnsw"
+    assert snap.index_info["kind"] == "hnsw" and snap.index_info["built"] == "extended"
+    assert approx.manifest["index"]["threshold"] == 100
     assert snap.size > 2 * 32 * 8  # large enough that a k=5 search goes through HNSW
     same = overlap = 0
     for i in range(0, 240, 6):

@@ -310,3 +310,7 @@ def test_store_keeps_backends_apart(tmp_path: Path, onnx_models: dict[str, Any],
     for other in (torch_model, onnx_models["onnx"]):
         with pytest.raises(EmbeddingMismatchError):
             semclust.Store.open(path, model=other, cache=False)
+    with pytest.raises(EmbeddingMismatchError, match=r"re-embed.*--backend torch"):
+        semclust.Store.open(path, backend="torch", cache=False)  # by name, as the CLI does
+    with semclust.Store.open(path, backend="auto", cache=False) as same:  # "auto": the store's own
+        assert same.embedder.backend == "onnx-int8"
