@@ -57,6 +57,16 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPORA = {"bbc": "bbc/bbc.jsonl.gz", "reuters": "reuters/r8-test.jsonl.gz"}
 
 
+def summarise_runs(res: dict[str, Any], runs: list[dict[str, Any]]) -> None:
+    """Store the sample runs and the mean/min/max of their agreement figures in ``res``."""
+    res["sampled"] = runs
+    for key in ("ari_vs_full", "v_measure"):
+        values = [r[key] for r in runs]
+        res[f"{key}_mean"] = round(float(np.mean(values)), 4)
+        res[f"{key}_min"] = round(float(np.min(values)), 4)
+        res[f"{key}_max"] = round(float(np.max(values)), 4)
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -451,12 +461,7 @@ def bench_agreement(args: argparse.Namespace) -> dict[str, Any]:
                 }
             )
             print(f"[agreement {name}] {runs[-1]}", flush=True)
-        res["sampled"] = runs
-        for key in ("ari_vs_full", "v_measure"):
-            values = [r[key] for r in runs]
-            res[f"{key}_mean"] = round(float(np.mean(values)), 4)
-            res[f"{key}_min"] = round(float(np.min(values)), 4)
-            res[f"{key}_max"] = round(float(np.max(values)), 4)
+        summarise_runs(res, runs)
         if full.embedding_ is not None and not args.no_hdbscan_compare:
             mcs = full.min_cluster_size_
             res["hdbscan"] = compare_hdbscan(full.embedding_, mcs, mcs, truth)
@@ -504,12 +509,7 @@ def tiled_agreement(args: argparse.Namespace) -> dict[str, Any]:
             "outlier_share": round(m.themes_.outlier_share, 4),
         })  # fmt: skip
         print(f"[agreement tiled] {runs[-1]}", flush=True)
-    res["sampled"] = runs
-    for key in ("ari_vs_full", "v_measure"):
-        values = [r[key] for r in runs]
-        res[f"{key}_mean"] = round(float(np.mean(values)), 4)
-        res[f"{key}_min"] = round(float(np.min(values)), 4)
-        res[f"{key}_max"] = round(float(np.max(values)), 4)
+    summarise_runs(res, runs)
     return res
 
 
