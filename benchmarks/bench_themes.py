@@ -57,6 +57,20 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPORA = {"bbc": "bbc/bbc.jsonl.gz", "reuters": "reuters/r8-test.jsonl.gz"}
 
 
+def sample_run(seed: int, seconds: float, full: Any, fitted: Any, truth: list[str]) -> dict[str, Any]:
+    """One sample fit's figures: agreement with the full fit and with the human labels."""
+    from sklearn.metrics import adjusted_rand_score, v_measure_score
+
+    return {
+        "seed": seed,
+        "seconds": round(seconds, 2),
+        "ari_vs_full": round(float(adjusted_rand_score(full.labels_, fitted.labels_)), 4),
+        "v_measure": round(float(v_measure_score(truth, fitted.labels_)), 4),
+        "n_themes": len(fitted.themes_),
+        "outlier_share": round(fitted.themes_.outlier_share, 4),
+    }
+
+
 def summarise_runs(res: dict[str, Any], runs: list[dict[str, Any]]) -> None:
     """Store the sample runs and the mean/min/max of their agreement figures in ``res``."""
     res["sampled"] = runs
@@ -450,16 +464,7 @@ def bench_agreement(args: argparse.Namespace) -> dict[str, Any]:
             m = ThemeModel(max_fit_articles=args.sample, coords=False, random_state=seed).fit(
                 X, doc_ids, texts
             )
-            runs.append(
-                {
-                    "seed": seed,
-                    "seconds": round(time.perf_counter() - clock, 2),
-                    "ari_vs_full": round(float(adjusted_rand_score(full.labels_, m.labels_)), 4),
-                    "v_measure": round(float(v_measure_score(truth, m.labels_)), 4),
-                    "n_themes": len(m.themes_),
-                    "outlier_share": round(m.themes_.outlier_share, 4),
-                }
-            )
+            runs.append(sample_run(seed, time.perf_counter() - clock, full, m, truth))
             print(f"[agreement {name}] {runs[-1]}", flush=True)
         summarise_runs(res, runs)
         if full.embedding_ is not None and not args.no_hdbscan_compare:
@@ -500,14 +505,7 @@ def tiled_agreement(args: argparse.Namespace) -> dict[str, Any]:
         clock = time.perf_counter()
         m = ThemeModel(max_fit_articles=sample, coords=False, random_state=seed)
         m.fit(corpus.X, corpus.doc_ids)
-        runs.append({
-            "seed": seed,
-            "seconds": round(time.perf_counter() - clock, 2),
-            "ari_vs_full": round(float(adjusted_rand_score(full.labels_, m.labels_)), 4),
-            "v_measure": round(float(v_measure_score(truth, m.labels_)), 4),
-            "n_themes": len(m.themes_),
-            "outlier_share": round(m.themes_.outlier_share, 4),
-        })  # fmt: skip
+        runs.append(sample_run(seed, time.perf_counter() - clock, full, m, truth))
         print(f"[agreement tiled] {runs[-1]}", flush=True)
     summarise_runs(res, runs)
     return res
