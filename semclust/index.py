@@ -598,6 +598,8 @@ class Snapshot:
         except StoreFormatError:
             raise
         except (OSError, ValueError, KeyError, RuntimeError) as err:
+            if not folder.exists():  # a writer removed it while we read it: the caller retries
+                raise FileNotFoundError(f"the vector snapshot {folder} was removed") from None
             raise StoreFormatError(f"the vector snapshot {folder} is damaged: {err}") from None
         if (
             vectors.ndim != 2

@@ -1,6 +1,7 @@
 """The vector index of a snapshot: exact below the threshold, tuned HNSW above, re-ranking,
 growth by appending, filtered search and old snapshots."""
 
+import shutil
 from pathlib import Path
 
 import faiss
@@ -211,6 +212,25 @@ def test_old_style_snapshot_loads(tmp_path: Path, data, factory: str) -> None:
     np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", queries, base[rows]), atol=1e-5)
     # An appended snapshot derived from it is built afresh.
     assert write(tmp_path, 2, base, factory=factory, base=snap).index_info["built"] in ("none", "full")
+
+
+def test_snapshot_removed_while_loading_is_not_damage(tmp_path: Path, data, monkeypatch) -> None:
+    """A writer may remove an old snapshot while a reader opens it: that is FileNotFoundError
+    (the store retries with the new generation), never "damaged"."""
+    base, _ = data
+    write(tmp_path, 1, base[:50])
+    folder = Snapshot.folder(tmp_path, 1)
+    real_load = np.load
+
+    def load_then_vanish(path, *a, **kw):
+        out = real_load(path, *a, **kw)
+        if Path(path).name == "doc_seqs.npy":  # the last array read before index.json
+            shutil.rmtree(folder)
+        return out
+
+    monkeypatch.setattr(index_mod.np, "load", load_then_vanish)
+    with pytest.raises(FileNotFoundError):
+        Snapshot.load(tmp_path, 1, DIM)
 
 
 def test_newer_index_json_is_refused(tmp_path: Path, data) -> None:
