@@ -281,29 +281,24 @@ class Catalog:
         chunks = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         return {"articles": int(docs), "duplicates": int(dups), "chunks": int(chunks)}
 
+    def _in_parts(self, sql: str, values: Iterable[Any]) -> Iterator[sqlite3.Row]:
+        """Run ``sql`` (with one ``IN ({})`` placeholder) over the distinct ``values``, 500 at a
+        time (SQLite limits the number of parameters of one statement).
+        """
+        uniq = list(dict.fromkeys(values))
+        for i in range(0, len(uniq), 500):
+            part = uniq[i : i + 500]
+            yield from self.db.execute(sql.format(",".join("?" * len(part))), part)
+
     def get_many(self, doc_ids: Iterable[str]) -> dict[str, DocRow]:
         """Rows for the given ids (unknown ids are absent)."""
-        ids = list(dict.fromkeys(doc_ids))
-        out: dict[str, DocRow] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            q = f"SELECT * FROM docs WHERE doc_id IN ({','.join('?' * len(part))})"
-            for row in self.db.execute(q, part):
-                r = _row_to_doc(row)
-                out[r.doc.id] = r
-        return out
+        rows = self._in_parts("SELECT * FROM docs WHERE doc_id IN ({})", doc_ids)
+        return {d.doc.id: d for d in map(_row_to_doc, rows)}
 
     def by_seq(self, seqs: Sequence[int]) -> dict[int, DocRow]:
         """Rows by integer key."""
-        out: dict[int, DocRow] = {}
-        uniq = list(dict.fromkeys(int(s) for s in seqs))
-        for i in range(0, len(uniq), 500):
-            part = uniq[i : i + 500]
-            q = f"SELECT * FROM docs WHERE seq IN ({','.join('?' * len(part))})"
-            for row in self.db.execute(q, part):
-                r = _row_to_doc(row)
-                out[r.seq] = r
-        return out
+        rows = self._in_parts("SELECT * FROM docs WHERE seq IN ({})", (int(s) for s in seqs))
+        return {d.seq: d for d in map(_row_to_doc, rows)}
 
     def canonical_with_hash(self, text_hash: str, exclude: set[str]) -> str | None:
         """The id of a non-duplicate article with this text hash, ignoring ``exclude``."""
@@ -322,38 +317,19 @@ class Catalog:
 
     def chunk_spans(self, seqs: Sequence[int]) -> dict[int, tuple[int, int, int]]:
         """``chunk_id -> (idx, start, end)`` for the chunks of the given articles."""
-        out: dict[int, tuple[int, int, int]] = {}
-        uniq = list(dict.fromkeys(int(s) for s in seqs))
-        for i in range(0, len(uniq), 500):
-            part = uniq[i : i + 500]
-            q = (
-                "SELECT chunk_id, idx, start_char, end_char FROM chunks "
-                f"WHERE seq IN ({','.join('?' * len(part))})"
-            )
-            for cid, idx, s, e in self.db.execute(q, part):
-                out[int(cid)] = (int(idx), int(s), int(e))
-        return out
+        sql = "SELECT chunk_id, idx, start_char, end_char FROM chunks WHERE seq IN ({})"
+        return {
+            int(cid): (int(idx), int(s), int(e))
+            for cid, idx, s, e in self._in_parts(sql, (int(x) for x in seqs))
+        }
 
     def chunks_by_id(self, chunk_ids: Sequence[int]) -> dict[int, tuple[int, int, int, int]]:
         """``chunk_id -> (seq, idx, start, end)``."""
-        out: dict[int, tuple[int, int, int, int]] = {}
-        uniq = list(dict.fromkeys(int(c) for c in chunk_ids))
-        for i in range(0, len(uniq), 500):
-            part = uniq[i : i + 500]
-            q = (
-                "SELECT chunk_id, seq, idx, start_char, end_char FROM chunks "
-                f"WHERE chunk_id IN ({','.join('?' * len(part))})"
-            )
-            for cid, seq, idx, s, e in self.db.execute(q, part):
-                out[int(cid)] = (int(seq), int(idx), int(s), int(e))
-        return out
-
-    def _in_chunks(self, sql: str, values: Sequence[int]) -> Iterator[sqlite3.Row]:
-        """Run ``sql`` (with one ``IN ({})`` placeholder) over ``values`` in parts of 500."""
-        uniq = list(dict.fromkeys(int(v) for v in values))
-        for i in range(0, len(uniq), 500):
-            part = uniq[i : i + 500]
-            yield from self.db.execute(sql.format(",".join("?" * len(part))), part)
+        sql = "SELECT chunk_id, seq, idx, start_char, end_char FROM chunks WHERE chunk_id IN ({})"
+        return {
+            int(cid): (int(seq), int(idx), int(s), int(e))
+            for cid, seq, idx, s, e in self._in_parts(sql, (int(c) for c in chunk_ids))
+        }
 
     def related_of(self, seq: int, k: int) -> list[tuple[int, float, int]]:
         """The precomputed related list of an article: ``(seq, score, chunk_id)``, best first."""
@@ -365,7 +341,7 @@ class Catalog:
     def listing(self, seqs: Iterable[int]) -> set[int]:
         """Articles whose related list names any of ``seqs``."""
         sql = "SELECT DISTINCT seq FROM related WHERE other IN ({})"
-        return {int(r[0]) for r in self._in_chunks(sql, list(seqs))}
+        return {int(r[0]) for r in self._in_parts(sql, (int(s) for s in seqs))}
 
     def replace_related(
         self, drop: Iterable[int], lists: Mapping[int, tuple[Sequence[int], Sequence[float], Sequence[int]]]
@@ -374,8 +350,8 @@ class Catalog:
         (``seq -> (others, scores, chunk_ids)``). Call inside :meth:`write`.
         """
         gone = set(drop) | set(lists)
-        for _ in self._in_chunks("DELETE FROM related WHERE seq IN ({})", sorted(gone)):
-            pass
+        for _ in self._in_parts("DELETE FROM related WHERE seq IN ({})", sorted(gone)):
+            pass  # a DELETE returns no rows; iterating runs each part
         self.db.executemany(
             "INSERT INTO related (seq, rank, other, score, chunk_id) VALUES (?,?,?,?,?)",
             [

@@ -651,13 +651,17 @@ class Store:
                 auto_threshold=self.manifest["index"].get("threshold"),
                 progress=progress,
             )
+            new_snap = Snapshot.load(self._snapshots_root(), new_gen, self.dimension)
             lap("write")
-            self._update_related(new_gen, set(new_seqs.tolist()), removed_seqs)
+            self._update_related(new_snap, set(new_seqs.tolist()), removed_seqs)
             lap("related")
             cat.set_state("generation", new_gen)
             cat.set_state("next_chunk_id", next_chunk + len(new_chunks))
         # Committed. Old snapshots are no longer needed (open readers keep their mapped files).
         Snapshot.remove_others(self._snapshots_root(), new_gen)
+        current = self._snapshot
+        if current is None or current.generation < new_gen:
+            self._snapshot = new_snap  # readers of this Store need not open it again
         self._refresh()
         lap("commit")
 
@@ -666,13 +670,12 @@ class Store:
         """Related articles precomputed per article (0: none)."""
         return int(self.manifest.get("related", {}).get("k", DEFAULT_RELATED_K))
 
-    def _update_related(self, gen: int, changed: set[int], removed: set[int]) -> None:
-        """Refresh the related lists that commit ``gen`` can change (inside the write)."""
+    def _update_related(self, snap: Snapshot, changed: set[int], removed: set[int]) -> None:
+        """Refresh the related lists that the commit of ``snap`` can change (inside the write)."""
         k = self.related_k
         cat = self._catalog
         if k <= 0:
             return
-        snap = Snapshot.load(self._snapshots_root(), gen, self.dimension)
         articles = snap.seqs()
         if cat.state("related_k") != str(k) or len(changed) > len(articles) // 2:
             lists = related_lists(snap, articles, k)
