@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from semclust.index import Snapshot
-from semclust.search import rank_related
+from semclust.search import rank_related, segment_scores
 
 __all__ = ["DEFAULT_RELATED_K", "RelatedList", "candidate_fetch", "related_lists"]
 
@@ -35,23 +35,6 @@ RelatedList = tuple[np.ndarray, np.ndarray, np.ndarray]
 def candidate_fetch(k: int, total: int) -> int:
     """Neighbours fetched per query vector when looking for ``k`` related articles."""
     return min(total, max(4 * k, 50))
-
-
-def _segment_scores(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric best-match scores of ``a`` against each segment of ``b``, and for each segment
-    the index (into ``b``) of its row closest to any row of ``a``.
-    """
-    sims = a @ b.T  # (len(a), len(b))
-    col_best = sims.max(axis=0)  # each candidate chunk's best match in a
-    counts = np.diff(np.append(starts, len(b)))
-    col_mean = np.add.reduceat(col_best, starts) / counts
-    row_mean = np.maximum.reduceat(sims, starts, axis=1).mean(axis=0)
-    scores = 0.5 * (row_mean + col_mean)
-    # Best row per segment: argmax of col_best within each segment.
-    seg = np.repeat(np.arange(len(starts)), counts)
-    order = np.lexsort((-col_best, seg))  # by segment, best first
-    best = order[starts]
-    return scores.astype(np.float64), best
 
 
 def related_lists(
@@ -111,7 +94,7 @@ def related_lists(
         sizes = np.array([len(g) for g in groups], dtype=np.int64)
         b_rows = np.concatenate(groups)
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        scores, best = _segment_scores(chunk_q[a_rows], np.asarray(snap.vectors[b_rows]), starts)
+        scores, best = segment_scores(chunk_q[a_rows], np.asarray(snap.vectors[b_rows]), starts)
         order = np.lexsort((cands, -scores))[:k]  # best first, ties by key as rank_related
         out[seq] = (cands[order].astype(np.int64), scores[order], b_rows[best[order]].astype(np.int64))
     return out

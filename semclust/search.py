@@ -19,7 +19,7 @@ import numpy as np
 
 from semclust.index import Snapshot
 
-__all__ = ["RelatedMethod", "article_similarity", "rank_articles", "rank_related"]
+__all__ = ["RelatedMethod", "article_similarity", "rank_articles", "rank_related", "segment_scores"]
 
 RelatedMethod = Literal["chunks", "centroid"]
 
@@ -34,6 +34,23 @@ def article_similarity(a: np.ndarray, b: np.ndarray, method: RelatedMethod = "ch
         return float(ca @ cb / denom) if denom > 0 else 0.0
     sims = a @ b.T
     return float(0.5 * (sims.max(axis=1).mean() + sims.max(axis=0).mean()))
+
+
+def segment_scores(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric best-match scores of ``a`` against each segment of ``b``, and for each segment
+    the index (into ``b``) of its row closest to any row of ``a``.
+    """
+    sims = a @ b.T  # (len(a), len(b))
+    col_best = sims.max(axis=0)  # each candidate chunk's best match in a
+    counts = np.diff(np.append(starts, len(b)))
+    col_mean = np.add.reduceat(col_best, starts) / counts
+    row_mean = np.maximum.reduceat(sims, starts, axis=1).mean(axis=0)
+    scores = 0.5 * (row_mean + col_mean)
+    # Best row per segment: argmax of col_best within each segment.
+    seg = np.repeat(np.arange(len(starts)), counts)
+    order = np.lexsort((-col_best, seg))  # by segment, best first
+    best = order[starts]
+    return scores.astype(np.float64), best
 
 
 def rank_articles(
@@ -97,16 +114,24 @@ def rank_related(
             break
         fetch = min(total, fetch * 4)
     allowed_set = None if allowed_rows is None else set(allowed_rows.tolist())
-    scored: list[tuple[int, float, int]] = []
-    for seq in candidates:
+    cands: list[int] = []
+    groups: list[np.ndarray] = []
+    for seq in sorted(candidates):
         rows_b = snap.rows_of(seq)
         if allowed_set is not None:
             rows_b = np.array([r for r in rows_b.tolist() if r in allowed_set], dtype=np.int64)
-        if len(rows_b) == 0:
-            continue
-        vb = np.asarray(snap.vectors[rows_b])
-        score = article_similarity(vectors, vb, method)
-        best_row = int(rows_b[int(np.argmax((vectors @ vb.T).max(axis=0)))])
-        scored.append((seq, score, best_row))
+        if len(rows_b):
+            cands.append(seq)
+            groups.append(rows_b)
+    if not cands:
+        return []
+    b_rows = np.concatenate(groups)
+    starts = np.concatenate([[0], np.cumsum([len(g) for g in groups])[:-1]])
+    b_vectors = np.asarray(snap.vectors[b_rows])
+    scores, best = segment_scores(vectors, b_vectors, starts)
+    if method == "centroid":
+        scores = np.array([article_similarity(vectors, b_vectors[a : a + len(g)], method)
+                           for a, g in zip(starts.tolist(), groups)])
+    scored = [(seq, float(sc), int(b_rows[i])) for seq, sc, i in zip(cands, scores.tolist(), best.tolist())]
     scored.sort(key=lambda t: (-t[1], t[0]))
     return scored[:k]
