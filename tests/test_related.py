@@ -110,3 +110,11 @@ def test_related_k_zero_stores_no_lists(make_store) -> None:
 def test_real_model_lists(real_seed_store: semclust.Store) -> None:
     """The seeds store (real model) answers related from its lists, and they match live."""
     assert_lists_current(real_seed_store, 1)
+
+
+def test_bad_store_settings_fail_at_open_and_write_nothing(make_store, tmp_path) -> None:
+    with pytest.raises(semclust.InvalidArgumentError, match="related_k must be 0 or more"):
+        make_store("neg", related_k=-1)
+    with pytest.raises(semclust.StoreError, match="NoSuchIndex"):
+        make_store("badindex", index="NoSuchIndex")
+    assert not (tmp_path / "neg").exists() and not (tmp_path / "badindex").exists()

@@ -83,3 +83,26 @@ def test_keyword_articles_tops_up_themes_thin_in_the_sample() -> None:
     assert (main[chosen] == 1).sum() == 20  # topped up with its 5 members nearest the centre
     added = sorted(set(chosen.tolist()) - set(sample.tolist()))
     assert added == [51, 53, 55, 57, 59]
+
+
+def test_umap_gets_the_exact_graph_and_keeps_its_machine_code() -> None:
+    """A fit of a few hundred articles hands UMAP the exact neighbour graph (UMAP's own small-data
+    path calls a numba function per pair from Python), and UMAP's numba functions use numba's
+    on-disk cache so later processes do not compile them again."""
+    import sys
+
+    from semclust.themes import ThemeModel
+
+    rng = np.random.default_rng(0)
+    centres = unit(rng.normal(size=(4, 32)))
+    X = unit(np.repeat(centres, 60, axis=0) + 0.15 * rng.normal(size=(240, 32)))
+    model = ThemeModel(coords=False).fit(X)
+    idx = model.umap_model_.precomputed_knn[0]
+    assert idx is not None and idx.shape == (240, model.n_neighbors)
+    exact_idx, _ = exact_neighbours(X, model.n_neighbors)
+    assert (np.sort(idx, axis=1) == np.sort(exact_idx, axis=1)).mean() > 0.99
+    from numba.core.registry import CPUDispatcher
+
+    epoch = sys.modules["umap.layouts"]._nb_optimize_layout_euclidean_single_epoch  # the fit imported it
+    assert isinstance(epoch, CPUDispatcher) and type(epoch._cache).__name__ == "FunctionCache"
+    assert len(set(model.labels_[model.labels_ >= 0])) == 4
