@@ -90,7 +90,7 @@ def passages(data: Path, n: int) -> list[str]:
     """BBC article texts cut to their first 200 word pieces (articles long enough only)."""
     from tokenizers import Tokenizer
 
-    from semclust.embedding import _bundled_model_path
+    from semclust.embeddings.base import _bundled_model_path
 
     tok = Tokenizer.from_file(str(_bundled_model_path() / "tokenizer.json"))
     tok.no_truncation()
@@ -113,7 +113,7 @@ def stsb(data: Path) -> tuple[list[str], list[str], np.ndarray]:
 def model_tokens(texts: list[str]) -> int:
     from tokenizers import Tokenizer
 
-    from semclust.embedding import _bundled_model_path
+    from semclust.embeddings.base import _bundled_model_path
 
     tok = Tokenizer.from_file(str(_bundled_model_path() / "tokenizer.json"))
     tok.enable_truncation(256)  # the model's max_seq_length; tokenizer.json says 128
@@ -122,7 +122,7 @@ def model_tokens(texts: list[str]) -> int:
 
 
 def make(backend: str, options: dict[str, Any]) -> Any:
-    from semclust.embedding import get_embedder
+    from semclust.embeddings.base import get_embedder
 
     return get_embedder(backend=backend, **{k: v for k, v in options.items() if k != "torch_threads"})
 
@@ -204,7 +204,7 @@ def cold_start(backend: str, data: Path, n: int) -> dict[str, Any]:
 
 def p10_worker(backend: str, data: Path, limit: int | None, result: Path) -> None:
     import semclust
-    from semclust.embedding import get_embedder
+    from semclust.embeddings.base import get_embedder
 
     records = load_jsonl(data / "bbc" / "bbc.jsonl.gz")
     if limit and limit < len(records):  # a random sample: the file is ordered by label

@@ -160,7 +160,7 @@ def rss_parts() -> dict[str, float]:
 
 
 def child_build(args: dict[str, Any]) -> dict[str, Any]:
-    from semclust.index import Snapshot
+    from semclust.vectors.snapshot import Snapshot
 
     vectors = np.load(args["base"])  # in memory, as the store holds a commit's matrix
     n = len(vectors)
@@ -204,7 +204,7 @@ def ms(lat: list[float], pct: float) -> float:
 
 
 def child_query(args: dict[str, Any]) -> dict[str, Any]:
-    from semclust.index import Snapshot, _apply_params, exact_search
+    from semclust.vectors.snapshot import Snapshot, _apply_params, exact_search
 
     queries = np.load(args["queries"])
     truth = np.load(args["truth"])
@@ -310,7 +310,7 @@ def configs(n: int) -> list[tuple[str, str]]:
 
 
 def bench_size(n: int, real: np.ndarray, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from semclust.index import exact_search
+    from semclust.vectors.snapshot import exact_search
 
     folder = work / f"n{n}"
     t0 = time.perf_counter()

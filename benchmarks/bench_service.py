@@ -1,6 +1,6 @@
 """Load test of the HTTP service on loopback: /related and /search on the BBC store.
 
-Builds the store once (reused afterwards), starts ``semclust.server.serve`` in a subprocess on
+Builds the store once (reused afterwards), starts ``semclust.server.app.serve`` in a subprocess on
 127.0.0.1, then runs N concurrent async httpx clients for a fixed time per scenario and reports
 requests/s, p50/p90/p99 latency and errors (must be 0; the exit status is 1 otherwise).
 
@@ -60,7 +60,7 @@ def free_port() -> int:
 
 def start_server(store_dir: Path, port: int, max_k: int) -> subprocess.Popen[bytes]:
     code = (
-        "from semclust.server import serve\n"
+        "from semclust.server.app import serve\n"
         f"serve({str(store_dir)!r}, host='127.0.0.1', port={port}, log_level='warning', max_k={max_k})\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "SEMCLUST_API_KEY"}  # read-only service

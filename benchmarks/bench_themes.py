@@ -18,7 +18,7 @@ Each corpus runs in its own process; peak RSS is that process's peak so far afte
     python benchmarks/bench_themes.py --data ../shared/data --out benchmarks/results/themes.json
 
 ``--scale`` measures themes of large corpora instead (``ThemeModel(max_fit_articles=...)``,
-:mod:`semclust.theme_scale`):
+:mod:`semclust.themes.scale`):
 
 * for each of ``--sizes`` (default 10,000 and 100,000 articles), in a fresh process: a corpus
   built from the real BBC + R8 articles of the benchmark stores (their stored chunk vectors,
@@ -200,7 +200,7 @@ def bench_corpus(name: str, args: argparse.Namespace) -> dict[str, Any]:
         }
         print(f"[{name}] stability: {result['stability']}", flush=True)
     if not args.no_bertopic:
-        from semclust.theme_assign import group_rows, pool_articles
+        from semclust.themes.assign import group_rows, pool_articles
 
         article_ids, row_article = group_rows(doc_ids, len(vectors))
         pooled = pool_articles(vectors, row_article, len(article_ids))

@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from semclust import viz  # noqa: E402
-from semclust.labels import Theme  # noqa: E402
 from semclust.themes import Assignment, Themes  # noqa: E402
+from semclust.themes.labels import Theme  # noqa: E402
 
 CHROMIUM = os.environ.get("SEMCLUST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [

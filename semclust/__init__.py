@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 
+from semclust._types import Document, Hit, Hits
 from semclust.chunking import Chunk, chunk_document, chunk_text
-from semclust.cleaning import FURNITURE_PATTERNS, clean_text
-from semclust.documents import Document
-from semclust.embedding import Embedder, default_backend, get_embedder
+from semclust.embeddings.base import Embedder, default_backend, get_embedder
 from semclust.errors import (
     EmbeddingMismatchError,
     EmptyStoreError,
@@ -24,9 +23,9 @@ from semclust.errors import (
     StoreError,
     StoreLockedError,
 )
-from semclust.ingest import read
-from semclust.results import Hit, Hits
-from semclust.store import AddReport, Store
+from semclust.ingest.cleaning import FURNITURE_PATTERNS, clean_text
+from semclust.ingest.readers import read
+from semclust.store.store import AddReport, Store
 
 __version__ = "0.1.0"
 

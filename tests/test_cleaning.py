@@ -1,7 +1,7 @@
 from conftest import SEEDS
 
-from semclust.cleaning import FURNITURE_PATTERNS, clean_text
-from semclust.ingest import read
+from semclust.ingest.cleaning import FURNITURE_PATTERNS, clean_text
+from semclust.ingest.readers import read
 
 
 def test_drops_furniture_lines() -> None:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import semclust
-import semclust.index as index_mod
+import semclust.vectors.snapshot as index_mod
 from semclust.errors import StoreError, StoreFormatError
-from semclust.index import HNSW_FACTORY, Snapshot, exact_search, validate_factory
+from semclust.vectors.snapshot import HNSW_FACTORY, Snapshot, exact_search, validate_factory
 
 DIM = 32
 

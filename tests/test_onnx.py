@@ -19,11 +19,11 @@ import pytest
 from conftest import SEEDS
 
 import semclust
-from semclust import embedding
 from semclust.chunking import chunk_document
-from semclust.embedding import _bundled_model_path, default_backend, get_embedder
+from semclust.embeddings import base as embedding
+from semclust.embeddings.base import _bundled_model_path, default_backend, get_embedder
+from semclust.embeddings.onnx import OnnxEmbedder
 from semclust.errors import EmbeddingMismatchError, InvalidArgumentError, ModelError
-from semclust.onnx_backend import OnnxEmbedder
 
 pytestmark = pytest.mark.integration
 
@@ -157,9 +157,9 @@ def test_export_folder_manifest_and_reuse(onnx_models: dict[str, Any], export_di
 def test_cached_export_needs_no_torch(onnx_models: dict[str, Any], export_dir: Path) -> None:
     code = (
         "import json, sys\n"
-        "import semclust.embedding\n"
+        "import semclust.embeddings.base\n"
         f"before = [m for m in {(*HEAVY, 'onnxruntime')!r} if m in sys.modules]\n"
-        "from semclust.embedding import get_embedder\n"
+        "from semclust.embeddings.base import get_embedder\n"
         "out = {'before': before}\n"
         "for b in ('onnx-int8', 'onnx'):\n"
         "    out[b] = get_embedder(backend=b).embed(['China offers Hungary security support.'])[0].tolist()\n"
@@ -182,7 +182,7 @@ def test_concurrent_exports_are_safe_and_deterministic(onnx_models: dict[str, An
     file is byte-for-byte the session's export."""
     code = (
         "import sys\n"
-        "from semclust.onnx_backend import OnnxEmbedder\n"
+        "from semclust.embeddings.onnx import OnnxEmbedder\n"
         "print(OnnxEmbedder(quantize=False, export_dir=sys.argv[1]).export())\n"
     )
     procs = [

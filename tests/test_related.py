@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import semclust
-from semclust.related import related_lists
-from semclust.search import rank_related
+from semclust.search.ranking import rank_related
+from semclust.search.related import related_lists
 
 TOPICS = {
     "econ": "bank rates inflation market shares investors profit growth economy trade",

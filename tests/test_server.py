@@ -1,4 +1,4 @@
-"""The HTTP service on a real store with the real bundled model (semclust.server)."""
+"""The HTTP service on a real store with the real bundled model (semclust.server.app)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not install
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from semclust.server import MAX_ID_CHARS, create_app, serve  # noqa: E402
+from semclust.server.app import MAX_ID_CHARS, create_app, serve  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -436,7 +436,7 @@ def fresh_client(store: semclust.Store) -> TestClient:
 
 def test_themes_404_when_unavailable(fresh_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     client = fresh_client
-    monkeypatch.setitem(sys.modules, "semclust.themes", None)  # import fails
+    monkeypatch.setitem(sys.modules, "semclust.store.themes", None)  # import fails
     for path in ("/themes", "/themes/0"):
         r = client.get(path)
         assert r.status_code == 404 and "themes" in r.json()["detail"]
@@ -460,7 +460,7 @@ def test_themes_when_fitted(fresh_store: semclust.Store) -> None:
     store.add([semclust.Document(id="late", text="A late article about cats and dogs at home.")])
     again = client.get("/themes").json()
     assert [t["name"] for t in again["themes"]["themes"]] == [t.name for t in fitted]
-    assert semclust.themes.saved_themes(store).generation == fitted.generation  # type: ignore[union-attr]
+    assert semclust.store.themes.saved_themes(store).generation == fitted.generation  # type: ignore[union-attr]
 
 
 # -- construction and dependencies ------------------------------------------------------------
@@ -491,14 +491,14 @@ def test_serve_reads_the_key_from_the_environment(
 def test_missing_fastapi_names_the_extra() -> None:
     code = (
         "import sys\nsys.modules['fastapi'] = None\n"
-        "try:\n    import semclust.server\nexcept ImportError as e:\n"
+        "try:\n    import semclust.server.app\nexcept ImportError as e:\n"
         "    from semclust.errors import MissingDependencyError\n"
         "    assert isinstance(e, MissingDependencyError), type(e)\n    print(e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "pip install 'semclust[serve]'" in out.stdout
-    assert "semclust.server" not in semclust.__dict__.get("__all__", [])
+    assert "semclust.server.app" not in semclust.__dict__.get("__all__", [])
 
 
 # -- a real server: writes while clients read -------------------------------------------------

@@ -11,7 +11,6 @@ import pytest
 from fake_embedder import FakeEmbedder
 
 import semclust
-from semclust.catalog import Catalog
 from semclust.errors import (
     EmbeddingMismatchError,
     EmptyInputError,
@@ -22,6 +21,7 @@ from semclust.errors import (
     StoreFormatError,
     StoreLockedError,
 )
+from semclust.store.catalog import Catalog
 
 TOPICS = {
     "sport": "football match goal striker league cup referee stadium coach season",
@@ -245,7 +245,7 @@ def test_other_index_kinds(make_store) -> None:
 
 
 def test_embedding_cache_skips_unchanged_text(tmp_path: Path) -> None:
-    from semclust.cache import EmbeddingCache
+    from semclust.embeddings.cache import EmbeddingCache
 
     cache = EmbeddingCache(tmp_path / "cache.sqlite")
     fake = FakeEmbedder()

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from semclust.theme_assign import pool_rows
-from semclust.theme_scale import (
+from semclust.themes.assign import pool_rows
+from semclust.themes.scale import (
     exact_neighbours,
     fit_sample,
     keyword_articles,

@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 
 from semclust.errors import EmptyStoreError, InvalidArgumentError, NotFoundError, StoreFormatError
-from semclust.labels import class_tfidf, dedupe_keywords, theme_name
+from semclust.store.themes import store_themes, theme_of
 from semclust.themes import (
     SMALL_CORPUS,
     ThemeModel,
     Themes,
     default_min_cluster_size,
     match_themes,
-    store_themes,
-    theme_of,
 )
+from semclust.themes.labels import class_tfidf, dedupe_keywords, theme_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -507,7 +506,7 @@ def test_theme_of_in_a_fresh_process_does_not_import_umap(make_store) -> None:
 
 
 def test_theme_of_never_refits_saved_themes(make_store, monkeypatch) -> None:
-    from semclust.themes import saved_themes
+    from semclust.store.themes import saved_themes
 
     store = make_store()
     assert saved_themes(store) is None

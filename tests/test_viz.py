@@ -1,4 +1,4 @@
-"""Charts of themes (semclust.viz): figure builders, offline HTML and PNG export, and the exported
+"""Charts of themes (semclust.viz.plots): figure builders, offline HTML and PNG export, and the exported
 pages rendered in headless Chromium.
 
 The browser tests need Debian's ``chromium`` (or ``$SEMCLUST_CHROMIUM``) and the ``playwright``
@@ -26,7 +26,8 @@ from conftest import CHROMIUM, CHROMIUM_ARGS, browser_or_skip
 import semclust
 from semclust import viz
 from semclust.errors import InvalidArgumentError, MissingDependencyError, NotFoundError
-from semclust.themes import ThemeModel, Themes, store_themes
+from semclust.store.themes import store_themes
+from semclust.themes import ThemeModel, Themes
 
 
 def _need(module: str, extra: str) -> None:
@@ -266,7 +267,7 @@ def test_missing_kaleido_names_the_extra(themes: Themes, monkeypatch: pytest.Mon
 
 
 def test_import_semclust_does_not_import_plotting() -> None:
-    code = "import sys, semclust, semclust.viz; assert 'plotly' not in sys.modules, 'plotly imported'"
+    code = "import sys, semclust, semclust.viz.plots; assert 'plotly' not in sys.modules, 'plotly imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 

@@ -1,4 +1,4 @@
-"""The embeddable widget (semclust/widget.js) in headless Chromium against a real server.
+"""The embeddable widget (semclust/server/widget.js) in headless Chromium against a real server.
 
 Needs Debian's ``chromium`` (or ``$SEMCLUST_CHROMIUM``) and the ``playwright`` Python package;
 no browser is downloaded. Skips where they are absent, except under CI (``$CI`` set), where it
@@ -26,7 +26,7 @@ import semclust
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 from test_server import ARTICLES, build_store, running_server
 
-from semclust.server import create_app
+from semclust.server.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("SEMCLUST_TEST_ARTIFACTS") or ROOT / "tests" / "artifacts")
@@ -36,7 +36,7 @@ XSS_ARTICLE = {
     "source": "Pets Weekly", "published": "2024-03-02",
     "text": "Cats purr loudly and happily while being stroked; purring cats are usually content.",
 }
-WIDGET_JS = resources.files("semclust").joinpath("widget.js").read_text(encoding="utf-8")
+WIDGET_JS = resources.files("semclust.server").joinpath("widget.js").read_text(encoding="utf-8")
 
 
 def test_widget_is_small_and_never_parses_api_text_as_html() -> None:

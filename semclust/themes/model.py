@@ -16,11 +16,11 @@ How a fit works (:class:`ThemeModel`):
    prediction time), so fit and :meth:`Themes.predict` agree on every fitted article.
    A corpus of more than ``max_fit_articles`` articles (default 10,000) runs steps 2-3 on a
    seeded random sample of that many and assigns the rest by the same rule (see
-   :mod:`semclust.theme_scale`, which also places them on the 2-D map).
+   :mod:`semclust.themes.scale`, which also places them on the 2-D map).
 4. An article's themes and weights come from its chunks: the share of its chunks nearest each
    theme (with the article's own vector as one more vote; an article without a theme has no
    weights). Its main theme is listed first.
-5. Labels (see :mod:`semclust.labels`): c-TF-IDF keywords, a short name, representative
+5. Labels (see :mod:`semclust.themes.labels`): c-TF-IDF keywords, a short name, representative
    articles and passages nearest the centre.
 
 :func:`store_themes` fits on a store's embeddings and caches the result under
@@ -28,7 +28,7 @@ How a fit works (:class:`ThemeModel`):
 refit keeps the ids of themes that match the previous fit (see :func:`match_themes`).
 
 The fitted result (:class:`Themes`, :class:`ThemePrediction`, saving, :func:`match_themes`)
-lives in :mod:`semclust.theme_results` and the assignment rule in :mod:`semclust.theme_assign`;
+lives in :mod:`semclust.themes.result` and the assignment rule in :mod:`semclust.themes.assign`;
 both are importable from here as before.
 """
 
@@ -39,23 +39,16 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
-from semclust.errors import (
-    EmptyStoreError,
-    InvalidArgumentError,
-    MissingDependencyError,
-    NotFoundError,
-    StoreFormatError,
-)
-from semclust.labels import Passage, Theme, class_tfidf, make_theme, representatives
-from semclust.theme_assign import Assignment, assign, group_rows, pool_articles, unit_rows
-from semclust.theme_results import _MANIFEST, THEMES_FORMAT_VERSION, ThemePrediction, Themes, match_themes
-from semclust.theme_scale import (
+from semclust.errors import InvalidArgumentError, MissingDependencyError
+from semclust.themes.assign import Assignment, assign, group_rows, pool_articles, unit_rows
+from semclust.themes.labels import Passage, Theme, class_tfidf, make_theme, representatives
+from semclust.themes.result import THEMES_FORMAT_VERSION, ThemePrediction, Themes, match_themes
+from semclust.themes.scale import (
     EXACT_NEIGHBOURS_MAX,
     EXACT_NEIGHBOURS_MIN,
     MAX_FIT_ARTICLES,
@@ -65,9 +58,6 @@ from semclust.theme_scale import (
     place_by_neighbours,
     scaled_size,
 )
-
-if TYPE_CHECKING:
-    from semclust.store import Store
 
 __all__ = [
     "MAX_FIT_ARTICLES",
@@ -82,9 +72,6 @@ __all__ = [
     "assign",
     "default_min_cluster_size",
     "match_themes",
-    "saved_themes",
-    "store_themes",
-    "theme_of",
     "unit_rows",
 ]
 
@@ -92,7 +79,7 @@ logger = logging.getLogger(__name__)
 
 Level = Literal["articles", "chunks"]
 
-# Earlier names of the helpers now in semclust.theme_assign.
+# Earlier names of the helpers now in semclust.themes.assign.
 _group = group_rows
 _pool = pool_articles
 
@@ -143,7 +130,7 @@ class ThemeModel:
             and ``strength`` say how well it fits).
         small_corpus: Below this many units, skip UMAP/HDBSCAN (see the module docs).
         max_fit_articles: Fit UMAP and HDBSCAN on at most this many articles (default
-            :data:`~semclust.theme_scale.MAX_FIT_ARTICLES`, 10,000: about 30 s of UMAP on two
+            :data:`~semclust.themes.scale.MAX_FIT_ARTICLES`, 10,000: about 30 s of UMAP on two
             cores); a larger corpus is fitted on a seeded random sample of this many and the
             other articles are assigned to the themes found, by the same nearest-centre rule
             (``min_cluster_size`` and ``min_samples`` are then scaled by the sample's share).
@@ -440,7 +427,7 @@ class ThemeModel:
                 from umap import UMAP  # type: ignore[import-untyped]
         except ImportError as err:
             raise _missing("themes", err) from err
-        from semclust._jit_cache import enable_umap_jit_cache
+        from semclust.themes._jit_cache import enable_umap_jit_cache
 
         enable_umap_jit_cache()  # compile UMAP's functions once per machine, not per process
         n_neighbors = max(2, min(self.n_neighbors, len(units) - 1))
@@ -532,7 +519,7 @@ class ThemeModel:
     ) -> np.ndarray:
         """2-D map positions of the articles: a 2-D UMAP of the fitted units (PCA for a small
         corpus); on a sampled fit, the other articles are placed among their nearest sample
-        articles of the same theme (:func:`~semclust.theme_scale.place_by_neighbours`).
+        articles of the same theme (:func:`~semclust.themes.scale.place_by_neighbours`).
         """
         if self.small_corpus_ or len(units) < 8:
             return _pca2(article_vectors)
@@ -599,174 +586,3 @@ def _pca2(X: np.ndarray) -> np.ndarray:
     u, s, _ = np.linalg.svd(centred, full_matrices=False)
     xy = u[:, :2] * s[:2]
     return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1]))).astype(np.float32)
-
-
-# -- the store's themes --------------------------------------------------------------------------
-
-
-def _same_params(saved: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
-    for key, value in given.items():
-        if key in ("umap_model", "hdbscan_model") and value is not None:
-            return False
-        if key != "progress" and saved.get(key) != (list(value) if isinstance(value, tuple) else value):
-            return False
-    return True
-
-
-def store_themes(store: Store, *, refit: bool = False, progress: bool = False, **params: Any) -> Themes:
-    """The themes of a store: loaded from ``<store>/themes/`` when they match the store's
-    generation and ``params``, else fitted (with the parameters given for the previous fit,
-    updated by ``params``), matched to the previous fit for stable ids, and saved.
-
-    Args:
-        store: An open :class:`~semclust.store.Store`.
-        refit: Fit again even if the saved themes are current.
-        progress: Show a progress bar.
-        **params: :class:`ThemeModel` parameters.
-    """
-    from filelock import FileLock
-
-    valid = ThemeModel().get_params()
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise InvalidArgumentError(
-            f"unknown theme parameter(s) {', '.join(unknown)}; valid: {', '.join(valid)}"
-        )
-    folder = store.path / "themes"
-    with FileLock(str(store.path / "themes.lock")):
-        generation = store.generation
-        old: Themes | None = None
-        if folder.exists():
-            try:
-                old = Themes.load(folder)
-            except (StoreFormatError, NotFoundError) as err:
-                logger.warning("ignoring the saved themes: %s", err)
-        current = old is not None and old.generation == generation and _same_params(old.params, params)
-        if old is not None and current and not refit:
-            return old
-        # Refit with the parameters the user gave before (not the defaults of that time).
-        given = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
-        settings = {**(old.params.get("given", {}) if old is not None else {}), **given}
-        if "ngram_range" in settings:
-            settings["ngram_range"] = tuple(settings["ngram_range"])
-        vectors, _, doc_ids = store.embeddings()
-        if len(vectors) == 0:
-            raise EmptyStoreError(
-                f"store {store.path} has no articles yet; add some before asking for themes"
-            )
-        docs = {d.id: d for d in store.documents()}
-        ids = list(dict.fromkeys(doc_ids))
-        # Texts are read for the articles whose words give keywords (all, or a sample and a
-        # few more); the representative passages' texts are looked up after the fit.
-        texts = _LazyTexts(docs)
-        model = ThemeModel(**settings, progress=progress).fit(
-            vectors, doc_ids, texts, titles={i: docs[i].title for i in ids},
-            published={i: docs[i].published for i in ids},
-        )
-        themes = _with_passage_texts(model.themes_, store)
-        themes.generation = generation
-        models = ("umap_model", "hdbscan_model")
-        themes.params["given"] = {k: v for k, v in settings.items() if k not in models}
-        if old is not None:
-            themes = match_themes(themes, old)
-        themes.save(folder)
-        return themes
-
-
-class _LazyTexts(Mapping[str, str]):
-    """Article id -> its title and text, joined on access (a sampled fit reads only some)."""
-
-    def __init__(self, docs: Mapping[str, Any]) -> None:
-        self._docs = docs
-
-    def __getitem__(self, doc_id: str) -> str:
-        doc = self._docs[doc_id]
-        return f"{doc.title}\n{doc.text}"
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._docs)
-
-    def __len__(self) -> int:
-        return len(self._docs)
-
-
-def _with_passage_texts(themes: Themes, store: Store) -> Themes:
-    """``themes`` with the text of each representative passage read from the store."""
-    chunks: dict[str, list[str]] = {}
-    for theme in list(themes):
-        passages = []
-        for p in theme.passages:
-            if p.doc_id not in chunks:
-                try:
-                    chunks[p.doc_id] = [c.text for c in store.chunks(p.doc_id)]
-                except NotFoundError:  # deleted since the vectors were read
-                    chunks[p.doc_id] = []
-            texts = chunks[p.doc_id]
-            passages.append(replace(p, text=texts[p.index] if 0 <= p.index < len(texts) else ""))
-        themes._themes[theme.id] = replace(theme, passages=passages)
-    return themes
-
-
-#: The last themes read by :func:`saved_themes` per folder, with the manifest's identity.
-_LOADED: dict[str, tuple[tuple[int, int, int], Themes]] = {}
-
-
-def saved_themes(store: Store) -> Themes | None:
-    """The themes saved in a store, as they are (possibly fitted on an older generation:
-    compare ``themes.generation`` with ``store.generation``), or ``None`` when there are none
-    or they cannot be read. Never fits: loading imports neither UMAP nor HDBSCAN, so a service
-    can answer from it at once. The themes read last are kept until the folder is rewritten
-    (0.1 s saved per call at 100,000 articles); treat them as read-only.
-    """
-    folder = store.path / "themes"
-    try:
-        stat = (folder / _MANIFEST).stat()
-    except OSError:
-        return None
-    key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-    cached = _LOADED.get(str(folder))
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    try:
-        themes = Themes.load(folder)
-    except (StoreFormatError, NotFoundError) as err:
-        logger.warning("ignoring the saved themes: %s", err)
-        return None
-    _LOADED[str(folder)] = (key, themes)
-    return themes
-
-
-def theme_of(
-    store: Store, text_or_doc_id: str, *, assign_outliers: bool | None = None, **params: Any
-) -> ThemePrediction:
-    """The theme(s) of a stored article (its fitted membership) or of a new text (chunked,
-    embedded and predicted in embedding space; ``novel`` when it is far from every theme).
-
-    Prediction never refits saved themes, so it never pays for UMAP: with themes fitted before
-    the store last changed, a stored article that the fit did not see (or whose text changed
-    since) is predicted from its stored vectors by the fit's rule (``fitted=False``). Themes
-    are fitted (:func:`store_themes`) only when the store has none yet, or when ``params``
-    ask for other settings.
-
-    Args:
-        store: An open store.
-        text_or_doc_id: A stored article id, or the text of an article.
-        assign_outliers: For a predicted article: place it in the nearest theme even when far
-            from all (default: as in the fit).
-        **params: :class:`ThemeModel` parameters, for :func:`store_themes`.
-    """
-    if not isinstance(text_or_doc_id, str) or not text_or_doc_id.strip():
-        raise InvalidArgumentError("expected an article id or a non-empty text")
-    themes = None if params else saved_themes(store)
-    if themes is None:
-        themes = store_themes(store, **params)
-    current = themes.generation == store.generation
-    if text_or_doc_id in store:
-        canonical = store.duplicate_of(text_or_doc_id) or text_or_doc_id
-        if current and canonical in themes._row:
-            return replace(themes.theme_of(canonical), doc_id=text_or_doc_id)
-        vectors = store.article_vectors(canonical)
-        prediction = themes.predict_article(vectors, assign_outliers=assign_outliers)
-        return replace(prediction, doc_id=text_or_doc_id)
-    vectors = store.article_vectors(text_or_doc_id.strip())
-    return themes.predict_article(vectors, assign_outliers=assign_outliers)

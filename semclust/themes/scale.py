@@ -2,7 +2,7 @@
 
 UMAP is the slow part of a theme fit (about 30 s for 10,000 articles on 2 cores, plus numba's
 compilation in a fresh process), and HDBSCAN's themes are broad (``min_cluster_size`` grows
-with the corpus), so a random sample shows them too. :class:`~semclust.themes.ThemeModel`
+with the corpus), so a random sample shows them too. :class:`~semclust.themes.model.ThemeModel`
 fits on all articles up to ``max_fit_articles`` (default :data:`MAX_FIT_ARTICLES`) and above
 that on a seeded random sample of that many:
 
@@ -12,7 +12,7 @@ that on a seeded random sample of that many:
    articles of the whole corpus as in a full fit.
 2. The themes' centres and thresholds come from the sample's members; every article (in the
    sample or not) is then assigned by the nearest-centre rule of
-   :func:`semclust.theme_assign.assign`, in embedding space, with numpy only.
+   :func:`semclust.themes.assign.assign`, in embedding space, with numpy only.
 3. Keywords are computed on the sample's texts, plus the articles nearest the centre of a
    theme that has few members in the sample (:func:`keyword_articles`).
 4. The 2-D map is a UMAP of the sample; every other article is placed at the weighted mean of

@@ -1,7 +1,7 @@
 """Nearest-centre theme assignment in embedding space: numpy only.
 
-The fit (:class:`semclust.themes.ThemeModel`) and every prediction (:meth:`Themes.predict
-<semclust.theme_results.Themes.predict>`, ``theme_of``) assign articles with :func:`assign`,
+The fit (:class:`semclust.themes.model.ThemeModel`) and every prediction (:meth:`Themes.predict
+<semclust.themes.result.Themes.predict>`, ``theme_of``) assign articles with :func:`assign`,
 which is why they agree; nothing here imports UMAP, HDBSCAN or scikit-learn, so predicting
 with saved themes stays light and never compiles anything.
 """

@@ -5,7 +5,7 @@ Layout of a store folder::
     manifest.json        format version, model, chunking and index settings, library versions
     store.sqlite         documents, chunks, metadata and the committed generation (WAL mode)
     snapshots/<gen>/     vectors.npy, chunk_ids.npy, doc_seqs.npy, index.json, and index.faiss for
-                         an approximate index (see semclust.index)
+                         an approximate index (see semclust.vectors.snapshot)
     write.lock           held by the one process that may write
 
 Every ``add``/``delete`` builds a new snapshot beside the current one, then commits the SQLite
@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semclust.cache import EmbeddingCache, embed_with_cache
-from semclust.catalog import Catalog, DocRow, build_filter
+from semclust._disk import library_versions, now_iso, write_json_atomic
+from semclust._types import AddReport, Document, Hit, Hits
 from semclust.chunking import Chunk, chunk_document
-from semclust.documents import Document
-from semclust.embedding import Embedder, get_embedder
+from semclust.embeddings.base import Embedder, get_embedder
+from semclust.embeddings.cache import EmbeddingCache, embed_with_cache
 from semclust.errors import (
     EmbeddingMismatchError,
     EmptyInputError,
@@ -42,15 +42,15 @@ from semclust.errors import (
     StoreFormatError,
     StoreLockedError,
 )
-from semclust.index import DEFAULT_INDEX, Snapshot, validate_factory
-from semclust.ingest import Articles, read
-from semclust.manifest import FORMAT_VERSION, MANIFEST_NAME, library_versions, now_iso, write_json_atomic
-from semclust.related import DEFAULT_RELATED_K, related_lists
-from semclust.results import AddReport, Hit, Hits
-from semclust.search import RelatedMethod, article_similarity, rank_articles, rank_related
+from semclust.ingest.readers import Articles, read
+from semclust.search.ranking import RelatedMethod, article_similarity, rank_articles, rank_related
+from semclust.search.related import DEFAULT_RELATED_K, related_lists
+from semclust.store.catalog import Catalog, DocRow, build_filter
+from semclust.store.manifest import FORMAT_VERSION, MANIFEST_NAME
+from semclust.vectors.snapshot import DEFAULT_INDEX, Snapshot, validate_factory
 
 if TYPE_CHECKING:
-    from semclust.themes import ThemePrediction, Themes
+    from semclust.themes.result import ThemePrediction, Themes
 
 __all__ = ["AddReport", "Store"]
 
@@ -112,13 +112,13 @@ class Store:
                 it (default: the bundled all-MiniLM-L6-v2); an existing store checks that it is
                 the model the store was built with.
             backend: Embedding backend (``"onnx-int8"``, ``"onnx"``, ``"torch"``, ...). A new
-                store defaults to ``"auto"`` (:func:`semclust.embedding.default_backend`); an
+                store defaults to ``"auto"`` (:func:`semclust.embeddings.base.default_backend`); an
                 existing store uses the backend it was built with, and naming another one is an
                 :class:`~semclust.errors.EmbeddingMismatchError` (vectors are never mixed).
             create: Create the store if it does not exist.
             index: FAISS index factory string for a new store (default ``"auto"``: exact
                 search while small, HNSW past ``index_threshold`` chunks; see
-                :mod:`semclust.index`).
+                :mod:`semclust.vectors.snapshot`).
             index_threshold: Chunks above which ``"auto"`` switches to HNSW (new store only).
             related_k: Related articles precomputed per article after each commit, so
                 ``related(doc_id, k)`` with ``k <= related_k`` and no filter is a table lookup
@@ -128,7 +128,7 @@ class Store:
             title_context: Prepend the title to each chunk's embedded text.
             language: Sentence segmentation language.
             cache: ``True`` for the shared on-disk embedding cache, ``False`` for none, a path,
-                or an :class:`~semclust.cache.EmbeddingCache`.
+                or an :class:`~semclust.embeddings.cache.EmbeddingCache`.
             progress: Show progress bars on long work.
             lock_timeout: Seconds a write waits for another writer before
                 :class:`~semclust.errors.StoreLockedError`.
@@ -749,7 +749,7 @@ class Store:
                     metadata=dict(doc.metadata),
                 )
             )
-        return Hits(hits, query=query, kind=kind)
+        return Hits(hits, query=query, kind=kind, generation=snap.generation)
 
     def search(
         self,
@@ -766,7 +766,7 @@ class Store:
         Args:
             query: Free text.
             k: Number of articles wanted (at least 1).
-            filters: Metadata filters (see :func:`semclust.catalog.build_filter`), applied
+            filters: Metadata filters (see :func:`semclust.store.catalog.build_filter`), applied
                 before ranking.
             since: Only articles published on or after this ISO date.
             until: Only articles published on or before this ISO date.
@@ -859,9 +859,9 @@ class Store:
     def themes(self, *, refit: bool = False, progress: bool | None = None, **params: Any) -> Themes:
         """The store's themes: fitted on its article vectors the first time, then loaded from
         the store until the corpus changes (a refit keeps theme ids stable). ``params`` go to
-        :class:`semclust.themes.ThemeModel`. Needs ``pip install 'semclust[themes]'``.
+        :class:`semclust.themes.model.ThemeModel`. Needs ``pip install 'semclust[themes]'``.
         """
-        from semclust.themes import store_themes
+        from semclust.store.themes import store_themes
 
         return store_themes(
             self, refit=refit, progress=self.progress if progress is None else progress, **params
@@ -872,7 +872,7 @@ class Store:
         far from all of them; consistent with the fit. Saved themes are used as they are (never
         refitted here, so no UMAP runs); themes are fitted only if the store has none yet.
         """
-        from semclust.themes import theme_of
+        from semclust.store.themes import theme_of
 
         return theme_of(self, text_or_doc_id, **kwargs)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from semclust.embedding import Embedder
+    from semclust.embeddings.base import Embedder
 
 __all__ = ["EmbeddingCache", "default_cache_dir", "embed_with_cache"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from semclust.documents import Document
+from semclust._types import Document
 from semclust.errors import InvalidArgumentError, StoreFormatError
 
 __all__ = ["Catalog", "DocRow", "build_filter"]
@@ -172,7 +172,7 @@ def build_filter(
 
 
 def _date_bound(name: str, value: str | _dt.date) -> str:
-    from semclust.documents import normalize_published
+    from semclust._types import normalize_published
 
     try:
         out = normalize_published(value)

@@ -1,5 +1,5 @@
 """Reading articles: folders of .txt/.md/.html files, JSONL (optionally gzipped), CSV, or Python
-iterables of dicts or strings, into :class:`~semclust.documents.Document` records.
+iterables of dicts or strings, into :class:`~semclust._types.Document` records.
 
 Every problem is an :class:`~semclust.errors.InputError` that names the file, line and field.
 With ``skip_errors=True`` bad files and records are skipped and listed in ``Articles.skipped``.
@@ -14,12 +14,10 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from semclust.cleaning import clean_text
-from semclust.documents import Document, normalize_published, text_hash
+from semclust._types import Document, Skipped, normalize_published, text_hash
 from semclust.errors import (
     BinaryFileError,
     DecodeError,
@@ -27,8 +25,9 @@ from semclust.errors import (
     InputError,
     RecordError,
 )
+from semclust.ingest.cleaning import clean_text
 
-__all__ = ["TEXT_SUFFIXES", "Articles", "Skipped", "read", "read_file"]
+__all__ = ["TEXT_SUFFIXES", "Articles", "read", "read_file"]
 
 #: File suffixes read as one article each.
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
@@ -37,19 +36,6 @@ _CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 _STANDARD_FIELDS = ("id", "title", "text", "url", "published", "source")
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """A file or record left out by ``read(..., skip_errors=True)``, and why."""
-
-    path: str | None
-    line: int | None
-    reason: str
-
-    def __str__(self) -> str:
-        where = self.path or "<records>"
-        if self.line is not None:
-            where += f", line {self.line}"
-        return f"{where}: {self.reason}"
 
 
 class Articles(Iterable[Document]):
@@ -330,7 +316,7 @@ def read(
             ``{"text": "body", "published": "date"}``. Standard names: ``id``, ``title``,
             ``text``, ``url``, ``published`` (ISO date), ``source``; other fields are kept as
             metadata.
-        clean: Drop page furniture lines (see :mod:`semclust.cleaning`).
+        clean: Drop page furniture lines (see :mod:`semclust.ingest.cleaning`).
         furniture: Your own list of whole-line patterns instead of the default ones.
         skip_errors: Skip bad files and records (listed in ``Articles.skipped``) instead of
             raising the first :class:`~semclust.errors.InputError`.

@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from semclust.embedding import (
+from semclust._disk import fsync_file
+from semclust.embeddings.base import (
     _BUNDLED_ALIASES,
     DEFAULT_MODEL,
     HFTokenizer,
@@ -356,11 +357,6 @@ def _quantize(source: Path, target: Path, settings: dict[str, Any]) -> None:
     )
 
 
-def _fsync(path: Path) -> None:
-    with path.open("rb") as f:
-        os.fsync(f.fileno())
-
-
 def _valid_export(folder: Path) -> dict[str, Any] | None:
     """The manifest of a complete export folder, else ``None``."""
     try:
@@ -532,7 +528,7 @@ class OnnxEmbedder:
         encoder.enable_truncation(max_length=self._config.max_seq_length)
         self._encoder = encoder
         if export_dir is None:
-            from semclust.cache import default_cache_dir
+            from semclust.embeddings.cache import default_cache_dir
 
             self._export_root = default_cache_dir() / "onnx"
         else:
@@ -664,7 +660,7 @@ class OnnxEmbedder:
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
             for f in tmp.iterdir():
-                _fsync(f)
+                fsync_file(f)
             if folder.exists():  # an incomplete or outdated export: replace it
                 shutil.rmtree(folder)
             os.replace(tmp, folder)

@@ -74,6 +74,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from semclust._disk import fsync_dir, fsync_file
 from semclust.errors import InvalidArgumentError, StoreError, StoreFormatError
 
 __all__ = [
@@ -451,19 +452,6 @@ def _read_faiss(path: Path, *, mapped: bool) -> Any:
     return faiss.read_index(str(path))
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # some filesystems do not allow it
-        _fsync_file(path)
-
-
 class _Filter(NamedTuple):
     params: Any  # FAISS SearchParameters with a selector
     selector: Any  # referenced here so that it outlives the search
@@ -692,10 +680,10 @@ class Snapshot:
             faiss.write_index(index, str(tmp / "index.faiss"))
         (tmp / "index.json").write_text(json.dumps(info, indent=2, sort_keys=True), encoding="utf-8")
         for f in tmp.iterdir():
-            _fsync_file(f)
-        _fsync_dir(tmp)
+            fsync_file(f)
+        fsync_dir(tmp)
         os.replace(tmp, final)
-        _fsync_dir(root)
+        fsync_dir(root)
 
     @staticmethod
     def _make_index(

@@ -1,12 +1,12 @@
 """Related-article lists, precomputed after each commit with one batched search.
 
 A store keeps, for every article with vectors, its ``k`` most related articles by the default
-``"chunks"`` similarity (see :mod:`semclust.search`), so ``Store.related`` and the HTTP
+``"chunks"`` similarity (see :mod:`semclust.search.ranking`), so ``Store.related`` and the HTTP
 service answer from a table instead of searching. The lists are computed by
 :func:`related_lists`: every chunk vector (and centroid) of the articles to refresh is sent to
 the index in **one** batched search, the articles owning the neighbours become candidates, and
 each candidate is scored exactly in one matrix product per article. The candidate rule is the
-same as :func:`semclust.search.rank_related`'s, so a list equals what a live query returns.
+same as :func:`semclust.search.ranking.rank_related`'s, so a list equals what a live query returns.
 
 A commit refreshes only the lists it can change: those of new or re-embedded articles, those
 that list an article whose vectors went away, and those of the candidates met while computing
@@ -20,8 +20,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from semclust.index import Snapshot
-from semclust.search import rank_related, segment_scores
+from semclust.search.ranking import rank_related, segment_scores
+from semclust.vectors.snapshot import Snapshot
 
 __all__ = ["DEFAULT_RELATED_K", "RelatedList", "candidate_fetch", "related_lists"]
 

@@ -9,29 +9,32 @@ table views): never UMAP or HDBSCAN.
 from __future__ import annotations
 
 import html
+import importlib
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from semclust._disk import library_versions
 from semclust.errors import InvalidArgumentError, NotFoundError, StoreFormatError
-from semclust.labels import Theme, dedupe_keywords, make_theme, merge_keywords, theme_name
-from semclust.manifest import library_versions
-from semclust.theme_assign import Assignment, assign, group_rows, unit_rows
+from semclust.themes.assign import Assignment, assign, group_rows, unit_rows
+from semclust.themes.labels import Theme, dedupe_keywords, make_theme, merge_keywords, theme_name
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["THEMES_FORMAT_VERSION", "ThemePrediction", "Themes", "match_themes"]
+__all__ = ["THEMES_FORMAT_VERSION", "THEMES_MANIFEST", "ThemePrediction", "Themes", "match_themes"]
 
 #: Version of the saved themes layout (``themes/themes.json`` and ``.npy`` files).
 THEMES_FORMAT_VERSION = 1
-_MANIFEST = "themes.json"
+#: The saved themes' manifest file.
+THEMES_MANIFEST = "themes.json"
+_MANIFEST = THEMES_MANIFEST
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,25 @@ class Themes:
             frame = frame[frame["main"]]
         frame = frame.sort_values(["main", "similarity"], ascending=[False, False], kind="stable")
         return frame.reset_index(drop=True)
+
+    def fitted(self, doc_id: str) -> bool:
+        """Whether article ``doc_id`` was part of this fit."""
+        return doc_id in self._row
+
+    def with_passage_texts(self, chunk_texts: Callable[[str], Sequence[str]]) -> Themes:
+        """Fill in the text of each representative passage from ``chunk_texts(doc_id)`` (the
+        article's chunk texts in order; an article that is gone gives ``[]``). Returns ``self``.
+        """
+        cache: dict[str, Sequence[str]] = {}
+        for theme in list(self):
+            passages = []
+            for p in theme.passages:
+                if p.doc_id not in cache:
+                    cache[p.doc_id] = chunk_texts(p.doc_id)
+                texts = cache[p.doc_id]
+                passages.append(replace(p, text=texts[p.index] if 0 <= p.index < len(texts) else ""))
+            self._themes[theme.id] = replace(theme, passages=passages)
+        return self
 
     def theme_of(self, doc_id: str) -> ThemePrediction:
         """The fitted theme(s) of a fitted article."""
@@ -410,33 +432,23 @@ class Themes:
 
     def plot(self, **kwargs: Any) -> Any:
         """Interactive 2-D map of the articles coloured by theme (see :func:`semclust.viz.plot_map`)."""
-        from semclust import viz
-
-        return viz.plot_map(self, **kwargs)
+        return _plots().plot_map(self, **kwargs)
 
     def plot_sizes(self, **kwargs: Any) -> Any:
         """Bar chart of theme sizes (see :func:`semclust.viz.plot_sizes`)."""
-        from semclust import viz
-
-        return viz.plot_sizes(self, **kwargs)
+        return _plots().plot_sizes(self, **kwargs)
 
     def plot_over_time(self, freq: str = "W", **kwargs: Any) -> Any:
         """Articles per period per theme (see :func:`semclust.viz.plot_over_time`)."""
-        from semclust import viz
-
-        return viz.plot_over_time(self, freq, **kwargs)
+        return _plots().plot_over_time(self, freq, **kwargs)
 
     def plot_similarity(self, **kwargs: Any) -> Any:
         """Theme-to-theme similarity heatmap (see :func:`semclust.viz.plot_similarity`)."""
-        from semclust import viz
-
-        return viz.plot_similarity(self, **kwargs)
+        return _plots().plot_similarity(self, **kwargs)
 
     def show(self, theme_id: int, **kwargs: Any) -> Any:
         """One theme as a Jupyter-displayable view (see :func:`semclust.viz.show_theme`)."""
-        from semclust import viz
-
-        return viz.show_theme(self, theme_id, **kwargs)
+        return _plots().show_theme(self, theme_id, **kwargs)
 
     def _repr_html_(self) -> str:
         def cell(text: str) -> str:
@@ -538,6 +550,14 @@ class Themes:
             previous_generation=self.previous_generation, id_map=self.id_map,
             next_id=max([self.next_id, *[t.id + 1 for t in themes]]),
         )
+
+
+def _plots() -> Any:
+    """The plotting functions of :mod:`semclust.viz`, found by name at call time: viz is built
+    on the themes and imports them, so the themes never import viz (a plotting backend, as in
+    pandas).
+    """
+    return importlib.import_module("semclust.viz")
 
 
 # -- stable ids ----------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, TypeVar
 
+from semclust._types import Hit
 from semclust.errors import (
     EmptyStoreError,
     InputError,
@@ -52,8 +53,7 @@ from semclust.errors import (
     SemclustError,
     StoreLockedError,
 )
-from semclust.results import Hit
-from semclust.store import Store
+from semclust.store.store import Store
 
 _INSTALL_HINT = "the HTTP service needs FastAPI and uvicorn: pip install 'semclust[serve]'"
 
@@ -330,7 +330,7 @@ class _Service:
         for a UMAP run), or a 404 saying how to fit them.
         """
         try:
-            saved_themes = importlib.import_module("semclust.themes").saved_themes
+            saved_themes = importlib.import_module("semclust.store.themes").saved_themes
         except (ImportError, AttributeError):
             raise ApiError(404, "themes are not available in this version of semclust") from None
         with self._themes_lock:  # one computation per generation, however many requests
@@ -565,7 +565,7 @@ def create_app(
     service = _Service(the_store, cache_size=cache_size)
     if warm:
         the_store.embedder.embed(["semclust warm-up"])
-    widget = resources.files("semclust").joinpath("widget.js").read_bytes()
+    widget = resources.files("semclust.server").joinpath("widget.js").read_bytes()
     widget_etag = '"' + hashlib.sha256(widget).hexdigest()[:16] + '"'
     cache_control = f"public, max-age={cache_max_age}"
 

@@ -1,4 +1,7 @@
-"""The store manifest: a plain JSON file with the format version and library versions."""
+"""Durable files shared by every stage: atomic JSON, fsync, timestamps and library versions.
+
+Nothing here knows about stores, snapshots or themes; it sits below all of them.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +14,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMAT_VERSION", "MANIFEST_NAME", "library_versions", "now_iso", "write_json_atomic"]
+__all__ = ["fsync_dir", "fsync_file", "library_versions", "now_iso", "write_json_atomic"]
 
-#: Version of the store's on-disk layout; a store of another version is refused with a clear message.
-FORMAT_VERSION = 1
-#: The manifest's file name inside a store folder.
-MANIFEST_NAME = "manifest.json"
+#: The libraries whose files semclust writes (recorded in every manifest).
+_RECORDED_PACKAGES = (
+    "semclust",
+    "faiss-cpu",
+    "numpy",
+    "sentence-transformers",
+    "onnxruntime",
+    "onnx",
+    "umap-learn",
+    "hdbscan",
+    "scikit-learn",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -24,20 +35,25 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": sys.version.split()[0]}
-    for pkg in (
-        "semclust",
-        "faiss-cpu",
-        "numpy",
-        "sentence-transformers",
-        "onnxruntime",
-        "onnx",
-        "umap-learn",
-        "hdbscan",
-        "scikit-learn",
-    ):
+    for pkg in _RECORDED_PACKAGES:
         with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
     return out
+
+
+def fsync_file(path: Path) -> None:
+    """Flush ``path``'s data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a folder's entries to disk (a no-op where the filesystem does not allow it)."""
+    with contextlib.suppress(OSError):
+        fsync_file(path)
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
@@ -48,6 +64,7 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def now_iso() -> str:

@@ -1,18 +1,106 @@
-"""Typed results: :class:`Hit` and :class:`Hits`, with DataFrame, JSON and Jupyter views."""
+"""The records shared by every stage: :class:`Document` (an article), :class:`Skipped`,
+the typed results :class:`Hit`/:class:`Hits` and the :class:`AddReport` of a write."""
 
 from __future__ import annotations
 
+import datetime as _dt
+import hashlib
 import html
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, overload
-
-from semclust.ingest import Skipped
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["AddReport", "Hit", "Hits"]
+__all__ = ["AddReport", "Document", "Hit", "Hits", "Skipped", "normalize_published", "text_hash"]
+
+
+def text_hash(text: str) -> str:
+    """Return a stable hex digest of ``text`` (SHA-256 of its UTF-8 bytes)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def normalize_published(value: object) -> str | None:
+    """Return ``value`` as an ISO 8601 date (``YYYY-MM-DD``) or date-time string.
+
+    Accepts ``None``/empty (no date), ``datetime.date``, ``datetime.datetime`` and ISO strings
+    (``2024-02-17``, ``2024-02-17T10:30:00``, ``2024-02-17 10:30:00+00:00``, ``...Z``).
+    Raises ``ValueError`` with what was expected otherwise.
+    """
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO date string such as '2024-02-17', got {value!r}")
+    s = value.strip()
+    if not s:
+        return None
+    try:
+        if len(s) == 10:
+            return _dt.date.fromisoformat(s).isoformat()
+        return _dt.datetime.fromisoformat(s.replace("Z", "+00:00")).isoformat()
+    except ValueError:
+        raise ValueError(
+            f"expected an ISO date such as '2024-02-17' or '2024-02-17T10:30:00', got {value!r}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Document:
+    """One article.
+
+    Attributes:
+        id: Unique article id within a store.
+        text: The article's body text (already cleaned of page furniture by :func:`semclust.read`).
+        title: The headline, or ``""``.
+        url: Where the article lives, if known.
+        published: ISO 8601 date or date-time, if known.
+        source: The publisher or feed, if known.
+        metadata: Any other fields, kept as they came (JSON-serialisable values).
+    """
+
+    id: str
+    text: str
+    title: str = ""
+    url: str | None = None
+    published: str | None = None
+    source: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def text_hash(self) -> str:
+        """SHA-256 of the text, used to spot the same text under another id."""
+        return text_hash(self.text)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the document as a plain dict (the JSONL field layout)."""
+        out: dict[str, Any] = {"id": self.id, "title": self.title, "text": self.text}
+        for key in ("url", "published", "source"):
+            val = getattr(self, key)
+            if val is not None:
+                out[key] = val
+        out.update(self.metadata)
+        return out
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file or record left out by ``read(..., skip_errors=True)``, and why."""
+
+    path: str | None
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.path or "<records>"
+        if self.line is not None:
+            where += f", line {self.line}"
+        return f"{where}: {self.reason}"
+
 
 
 @dataclass(frozen=True)
@@ -54,12 +142,16 @@ _FRAME_COLUMNS = ["doc_id", "title", "score", "passage", "start", "end", "url", 
 class Hits(Sequence[Hit]):
     """The ranked hits of one query (best first); a read-only sequence of :class:`Hit`."""
 
-    def __init__(self, hits: Sequence[Hit], *, query: str, kind: str = "search") -> None:
+    def __init__(
+        self, hits: Sequence[Hit], *, query: str, kind: str = "search", generation: int | None = None
+    ) -> None:
         self._hits = list(hits)
         #: The query text, or the article id for ``related``.
         self.query = query
         #: ``"search"``, ``"related"``.
         self.kind = kind
+        #: The store generation the hits were read from (``None`` when not from a store).
+        self.generation = generation
 
     @overload
     def __getitem__(self, i: int) -> Hit: ...
@@ -69,7 +161,7 @@ class Hits(Sequence[Hit]):
 
     def __getitem__(self, i: int | slice) -> Hit | Hits:
         if isinstance(i, slice):
-            return Hits(self._hits[i], query=self.query, kind=self.kind)
+            return Hits(self._hits[i], query=self.query, kind=self.kind, generation=self.generation)
         return self._hits[i]
 
     def __len__(self) -> int:

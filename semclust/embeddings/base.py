@@ -4,7 +4,7 @@ Backends (``get_embedder(model, backend=...)``):
 
 ``"onnx-int8"``
     The model exported to ONNX and dynamically quantised to int8, run with onnxruntime (see
-    :mod:`semclust.onnx_backend`). Fastest on CPUs with VNNI instructions.
+    :mod:`semclust.embeddings.onnx`). Fastest on CPUs with VNNI instructions.
 ``"onnx"``
     The same export in float32.
 ``"torch"`` (alias ``"sentence-transformers"``)
@@ -355,13 +355,13 @@ class SentenceTransformerEmbedder:
 
 
 def _onnx_embedder(model: str | os.PathLike[str], **options: Any) -> Embedder:
-    from semclust.onnx_backend import OnnxEmbedder
+    from semclust.embeddings.onnx import OnnxEmbedder
 
     return OnnxEmbedder(model, quantize=False, **options)
 
 
 def _onnx_int8_embedder(model: str | os.PathLike[str], **options: Any) -> Embedder:
-    from semclust.onnx_backend import OnnxEmbedder
+    from semclust.embeddings.onnx import OnnxEmbedder
 
     return OnnxEmbedder(model, quantize=True, **options)
 

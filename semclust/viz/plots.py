@@ -32,7 +32,7 @@ import numpy as np
 from semclust.errors import InvalidArgumentError, MissingDependencyError
 
 if TYPE_CHECKING:
-    from semclust.themes import Themes
+    from semclust.themes.model import Themes
 
 __all__ = [
     "MAX_POINTS",

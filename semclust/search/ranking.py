@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from semclust.index import Snapshot
+from semclust.vectors.snapshot import Snapshot
 
 __all__ = ["RelatedMethod", "article_similarity", "rank_articles", "rank_related", "segment_scores"]
 

@@ -1,0 +1,8 @@
+"""Reading articles: folders, .txt/.md/.html files, JSONL and CSV, decoding and cleaning."""
+
+from __future__ import annotations
+
+from semclust.ingest.cleaning import FURNITURE_PATTERNS, clean_text
+from semclust.ingest.readers import TEXT_SUFFIXES, Articles, read, read_file
+
+__all__ = ["FURNITURE_PATTERNS", "TEXT_SUFFIXES", "Articles", "clean_text", "read", "read_file"]

@@ -1,0 +1,28 @@
+"""Themes: UMAP + HDBSCAN clustering of article vectors into labelled, stable themes.
+
+The stage takes vectors and texts (:meth:`ThemeModel.fit`) and never a store; the store's
+themes (fit, save, load, predict) are wired in :mod:`semclust.store.themes`.
+"""
+
+from __future__ import annotations
+
+from semclust.themes.assign import Assignment, assign, unit_rows
+from semclust.themes.labels import Passage, Theme
+from semclust.themes.model import MAX_FIT_ARTICLES, SMALL_CORPUS, ThemeModel, default_min_cluster_size
+from semclust.themes.result import THEMES_FORMAT_VERSION, ThemePrediction, Themes, match_themes
+
+__all__ = [
+    "MAX_FIT_ARTICLES",
+    "SMALL_CORPUS",
+    "THEMES_FORMAT_VERSION",
+    "Assignment",
+    "Passage",
+    "Theme",
+    "ThemeModel",
+    "ThemePrediction",
+    "Themes",
+    "assign",
+    "default_min_cluster_size",
+    "match_themes",
+    "unit_rows",
+]

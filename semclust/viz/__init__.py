@@ -1,0 +1,40 @@
+"""Interactive theme maps and charts for Jupyter (plotly), built on fitted themes.
+
+Needs ``pip install 'semclust[viz]'``.
+"""
+
+from __future__ import annotations
+
+from semclust.viz.plots import (
+    MAX_POINTS,
+    OTHER_COLOR,
+    OUTLIER_COLOR,
+    WEBGL_THRESHOLD,
+    ThemeView,
+    plot_map,
+    plot_over_time,
+    plot_similarity,
+    plot_sizes,
+    save_html,
+    save_png,
+    show_theme,
+    theme_color,
+    theme_html,
+)
+
+__all__ = [
+    "MAX_POINTS",
+    "OTHER_COLOR",
+    "OUTLIER_COLOR",
+    "WEBGL_THRESHOLD",
+    "ThemeView",
+    "plot_map",
+    "plot_over_time",
+    "plot_similarity",
+    "plot_sizes",
+    "save_html",
+    "save_png",
+    "show_theme",
+    "theme_color",
+    "theme_html",
+]
