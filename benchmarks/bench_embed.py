@@ -90,9 +90,9 @@ def passages(data: Path, n: int) -> list[str]:
     """BBC article texts cut to their first 200 word pieces (articles long enough only)."""
     from tokenizers import Tokenizer
 
-    from semclust.embeddings.base import _bundled_model_path
+    from semclust.embeddings.model_files import bundled_model_path
 
-    tok = Tokenizer.from_file(str(_bundled_model_path() / "tokenizer.json"))
+    tok = Tokenizer.from_file(str(bundled_model_path() / "tokenizer.json"))
     tok.no_truncation()
     tok.no_padding()
     out = []
@@ -113,16 +113,16 @@ def stsb(data: Path) -> tuple[list[str], list[str], np.ndarray]:
 def model_tokens(texts: list[str]) -> int:
     from tokenizers import Tokenizer
 
-    from semclust.embeddings.base import _bundled_model_path
+    from semclust.embeddings.model_files import bundled_model_path
 
-    tok = Tokenizer.from_file(str(_bundled_model_path() / "tokenizer.json"))
+    tok = Tokenizer.from_file(str(bundled_model_path() / "tokenizer.json"))
     tok.enable_truncation(256)  # the model's max_seq_length; tokenizer.json says 128
     tok.no_padding()  # tokenizer.json pads to 128
     return sum(len(e.ids) for e in tok.encode_batch(texts))
 
 
 def make(backend: str, options: dict[str, Any]) -> Any:
-    from semclust.embeddings.base import get_embedder
+    from semclust.embeddings import get_embedder
 
     return get_embedder(backend=backend, **{k: v for k, v in options.items() if k != "torch_threads"})
 
@@ -204,7 +204,7 @@ def cold_start(backend: str, data: Path, n: int) -> dict[str, Any]:
 
 def p10_worker(backend: str, data: Path, limit: int | None, result: Path) -> None:
     import semclust
-    from semclust.embeddings.base import get_embedder
+    from semclust.embeddings import get_embedder
 
     records = load_jsonl(data / "bbc" / "bbc.jsonl.gz")
     if limit and limit < len(records):  # a random sample: the file is ordered by label

@@ -1,9 +1,10 @@
-"""Benchmark of the vector index at 100k and 1M chunks: exact, HNSW, HNSW+SQ8, IVF-PQ, ``auto``.
+"""Benchmark of the vector index at 100k and 1M chunks: exact, HNSW, HNSW+SQ8, IVF-SQ8, IVF-PQ, ``auto``.
 
 Usage (from the project root; about 20 minutes on 2 cores, 7 GB of disk under ``--work``)::
 
     flock /tmp/semclust-bench.lock .venv/bin/python benchmarks/bench_index.py --sizes 100000,1000000
     .venv/bin/python benchmarks/bench_index.py --quick          # 20k chunks, a minute
+    .venv/bin/python benchmarks/bench_index.py --sizes 200000 --configs exact,auto,auto-ivf
 
 Vectors. There is no real 1M-chunk corpus here, so the matrices are **synthetic, made from
 real chunk vectors**: the 7,907 all-MiniLM-L6-v2 chunk vectors of the BBC and Reuters R8
@@ -19,9 +20,12 @@ copies (``--generator jitter``) is also available: it turns each real vector int
 near-identical copies whose top-10 order is decided by noise, which no approximate index can
 recover (the issue's "random vectors are useless" effect), so it is not the default.
 
-Configurations: exact search over the memory-mapped matrix (``"Flat"``), ``"auto"`` (here
-HNSW32+SQ8 with tuned ``efSearch`` and exact re-ranking), HNSW32 with float32 storage, and
-IVF-PQ with exact re-ranking of 10x candidates (``IVFn,PQ96x4fs``: 4-bit fast-scan codes; 8-bit
+Configurations (``--configs``): ``exact``, search over the memory-mapped matrix (``"Flat"``);
+``auto`` (here HNSW32+SQ8 with tuned ``efSearch`` and exact re-ranking); ``auto-ivf``, the index
+``"auto"`` builds above ``IVF_THRESHOLD`` (lowered to the benchmark's size: ``IVF<nlist>,SQ8``
+trained on a seeded sample, ``nprobe`` tuned from its floor, exact re-ranking), with an
+``nprobe`` sweep for both kinds of queries; ``hnsw-flat``, HNSW32 with float32 storage; and
+``ivf-pq``, IVF-PQ with exact re-ranking of 10x candidates (``IVFn,PQ96x4fs``: 4-bit fast-scan codes; 8-bit
 ``PQ48`` took 92 s to *train* on 20k rows on one core here, too slow for this run), each
 through the ``Snapshot`` API with the library's tuning.
 
@@ -60,6 +64,7 @@ HELD_OUT = 200
 JITTERS_PER_QUERY = 5
 IN_DIST_QUERIES = 500
 SWEEP = (16, 32, 64, 128, 192, 256, 384, 512)
+NPROBE_SWEEP = (4, 8, 16, 32, 64, 128, 256)
 SIGMA_MIX = 0.01
 REAL_NN_MEDIAN = 0.79  # median cosine of a real chunk vector to its nearest other real one
 
@@ -160,7 +165,7 @@ def rss_parts() -> dict[str, float]:
 
 
 def child_build(args: dict[str, Any]) -> dict[str, Any]:
-    from semclust.vectors.snapshot import Snapshot
+    from semclust.vectors import Snapshot
 
     vectors = np.load(args["base"])  # in memory, as the store holds a commit's matrix
     n = len(vectors)
@@ -172,6 +177,7 @@ def child_build(args: dict[str, Any]) -> dict[str, Any]:
         np.arange(1, n + 1, dtype=np.int64),
         np.arange(n, dtype=np.int64) // 4,  # four chunks per article
         args["factory"],
+        ivf_threshold=args.get("ivf_threshold"),
     )
     build_s = time.perf_counter() - t0
     folder = Snapshot.folder(Path(args["root"]), 1)
@@ -204,7 +210,8 @@ def ms(lat: list[float], pct: float) -> float:
 
 
 def child_query(args: dict[str, Any]) -> dict[str, Any]:
-    from semclust.vectors.snapshot import Snapshot, _apply_params, exact_search
+    from semclust.vectors import Snapshot, exact_search
+    from semclust.vectors.tuning import apply_params
 
     queries = np.load(args["queries"])
     truth = np.load(args["truth"])
@@ -241,18 +248,22 @@ def child_query(args: dict[str, Any]) -> dict[str, Any]:
     if args.get("sweep") and snap.index is not None:
         out["sweep"] = []
         q_in, t_in = np.load(args["queries_indist"]), np.load(args["truth_indist"])
-        for ef in SWEEP:
-            _apply_params(snap.index, {"efSearch": ef})
+        ivf = snap.index_info["kind"] == "ivf"
+        name = "nprobe" if ivf else "efSearch"
+        values = [p for p in NPROBE_SWEEP if p <= snap.index_info["params"].get("nlist", 0)] if ivf else SWEEP
+        for ef in values:
+            apply_params(snap.index, {name: ef})
             lat_s, found_s = timed(one, queries)
             out["sweep"].append(
                 {
+                    "param": name,
                     "efSearch": ef,
                     "p50_ms": ms(lat_s, 50),
                     "recall_at_10": round(recall_at_10(found_s, truth), 4),
                     "recall_at_10_indist": round(recall_at_10(timed(one, q_in)[1], t_in), 4),
                 }
             )
-        _apply_params(snap.index, snap.index_info["params"])
+        apply_params(snap.index, snap.index_info["params"])
     if args.get("filtered"):
         out["filtered"] = []
         rng = np.random.default_rng(3)
@@ -299,18 +310,23 @@ def run_child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
 # -- the benchmark ---------------------------------------------------------------------------
 
 
-def configs(n: int) -> list[tuple[str, str]]:
+def configs(n: int, only: list[str]) -> list[tuple[str, str, int | None]]:
+    """``(name, factory, ivf_threshold)`` of the configurations named in ``only``."""
+    from semclust.vectors.ann import ivf_factory
+
     nlist = 1024 if n >= 500_000 else 256
-    return [
-        ("exact (Flat, mmap)", "Flat"),
-        ("auto", "auto"),
-        ("HNSW32 (flat storage)", "HNSW32"),
-        (f"IVF{nlist},PQ96x4fs + re-rank", f"IVF{nlist},PQ96x4fs"),
-    ]
+    every = {
+        "exact": ("exact (Flat, mmap)", "Flat", None),
+        "auto": ("auto", "auto", None),
+        "auto-ivf": (f"auto above IVF_THRESHOLD ({ivf_factory(n)})", "auto", 1),
+        "hnsw-flat": ("HNSW32 (flat storage)", "HNSW32", None),
+        "ivf-pq": (f"IVF{nlist},PQ96x4fs + re-rank", f"IVF{nlist},PQ96x4fs", None),
+    }
+    return [every[name] for name in only]
 
 
 def bench_size(n: int, real: np.ndarray, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from semclust.vectors.snapshot import exact_search
+    from semclust.vectors import exact_search
 
     folder = work / f"n{n}"
     t0 = time.perf_counter()
@@ -337,9 +353,17 @@ def bench_size(n: int, real: np.ndarray, work: Path, args: argparse.Namespace) -
         for kind in ("queries", "truth")
         for name in ("", "_indist")
     }
-    for name, factory in configs(n):
-        root = folder / factory.replace(",", "_")
-        built = run_child("build", {"base": str(folder / "base.npy"), "root": str(root), "factory": factory})
+    for name, factory, ivf_threshold in configs(n, args.configs.split(",")):
+        root = folder / (factory.replace(",", "_") + ("-ivf" if ivf_threshold else ""))
+        built = run_child(
+            "build",
+            {
+                "base": str(folder / "base.npy"),
+                "root": str(root),
+                "factory": factory,
+                "ivf_threshold": ivf_threshold,
+            },
+        )
         lat_q = args.exact_queries if factory == "Flat" else args.queries
         query = run_child(
             "query",
@@ -353,6 +377,8 @@ def bench_size(n: int, real: np.ndarray, work: Path, args: argparse.Namespace) -
             },
         )
         row = {"config": name, "factory": factory, **built, **query}
+        row["index_mb_per_million"] = round(built["index_mb"] * 1e6 / n)
+        row["rss_mb_per_million"] = round(query["rss_mb"] * 1e6 / n)
         result["configs"].append(row)
         print(fmt_row(row), flush=True)
         snap_dir = root / "0000000001"
@@ -368,7 +394,7 @@ def bench_size(n: int, real: np.ndarray, work: Path, args: argparse.Namespace) -
             }
             result["configs"].append(raw_row)
             print(fmt_row(raw_row), flush=True)
-        if factory in ("auto", "Flat"):
+        if factory in ("auto", "Flat") and not ivf_threshold and not args.no_float16:
             root16 = folder / (root.name + "-f16")
             to_float16(snap_dir, root16 / "0000000001")
             lat16 = lat_q if factory == "auto" else max(10, lat_q // 5)  # exact float16 is slow
@@ -415,12 +441,19 @@ def print_extras(res: dict[str, Any]) -> None:
                 f"({f['allowed_rows']:,}): p50 {f['p50_ms']:.3f} ms, recall@10 {f['recall_at_10']:.3f}"
             )
         if row.get("sweep"):
-            print(f"   {row['config']}, efSearch sweep (with re-ranking): efSearch p50 ms recall in-dist")
+            param = row["sweep"][0].get("param", "efSearch")
+            print(f"   {row['config']}, {param} sweep (with re-ranking): {param} p50 ms recall in-dist")
             for e in row["sweep"]:
                 print(
                     f"      {e['efSearch']:5d} {e['p50_ms']:7.3f} {e['recall_at_10']:6.3f} "
                     f"{e['recall_at_10_indist']:6.3f}"
                 )
+        if "index_mb_per_million" in row:
+            print(
+                f"   {row['config']}: per million chunks {row['index_mb_per_million']} MB of index, "
+                f"{row['rss_mb_per_million']} MB resident after the queries, "
+                f"{round(row['vectors_mb'] * 1e6 / res['rows'])} MB of float32 vectors on disk"
+            )
         if row.get("exact_latency_by_rows"):
             print(
                 "   exact search p50 by rows: "
@@ -458,6 +491,12 @@ def main() -> None:
     parser.add_argument("--exact-queries", type=int, default=100, help="queries timed for exact search")
     parser.add_argument("--generator", choices=("mix", "jitter"), default="mix")
     parser.add_argument("--quick", action="store_true", help="20k rows and 200 queries")
+    parser.add_argument(
+        "--configs",
+        default="exact,auto,auto-ivf,hnsw-flat,ivf-pq",
+        help="comma-separated: exact, auto, auto-ivf, hnsw-flat, ivf-pq",
+    )
+    parser.add_argument("--no-float16", action="store_true", help="skip the float16-vectors variants")
     args = parser.parse_args()
     sizes = [20_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     if args.quick:

@@ -12,7 +12,7 @@ import logging
 
 from semclust._types import Document, Hit, Hits
 from semclust.chunking import Chunk, chunk_document, chunk_text
-from semclust.embeddings.base import Embedder, default_backend, get_embedder
+from semclust.embeddings import Embedder, default_backend, get_embedder
 from semclust.errors import (
     EmbeddingMismatchError,
     EmptyStoreError,

@@ -132,7 +132,13 @@ class Hit:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The hit as a JSON-serialisable dict."""
+        """The hit's one JSON form: every field above, by name (``doc_id``, ``title``, ``score``,
+        ``passage``, ``start``, ``end``, ``url``, ``source``, ``published``, ``metadata``).
+
+        ``Hits.to_dicts``, ``semclust search --json`` and the HTTP service (whose
+        ``HitOut`` model describes this form) all send it; the service drops an absolute
+        ``metadata.path``.
+        """
         return asdict(self)
 
 
@@ -231,6 +237,8 @@ class AddReport:
         seconds: Wall time.
         timings: Seconds per stage (``read``, ``plan``, ``chunk``, ``embed``, ``write``,
             ``related``, ``commit``); reading counts only when ``add`` pulled the articles.
+        replaced_in_batch: Ids given more than once in one ``add``; the last record of each
+            was stored, the earlier ones were dropped.
     """
 
     added: list[str] = field(default_factory=list)
@@ -243,6 +251,7 @@ class AddReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    replaced_in_batch: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The report as a JSON-serialisable dict."""

@@ -1,26 +1,58 @@
 """The ``semclust`` command line.
 
-Commands: ``index``, ``search``, ``related``, ``info``, ``delete``, ``demo`` (and ``themes``,
-``serve`` where those stages are installed). Every command takes ``--json``; errors print one
-line to stderr and exit with status 1 (2 for a usage error).
+Commands: ``index``, ``search``, ``related``, ``info``, ``delete``, ``themes``, ``serve``, ``demo``;
+each takes ``--json`` and ``-q``. Errors print one line to stderr (with ``--json`` a JSON object
+``{"error": {...}}``) and exit with the status :data:`EXIT_CODES` gives: 1 for every semclust
+error, 2 for usage, 130 interrupted, 141 when the output's reader went away (``... | head``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-__all__ = ["main"]
+from semclust.errors import EmptyInputError, InputError, SemclustError, StoreError
+
+__all__ = ["EXIT_CODES", "exit_code", "main"]
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as for a program the shell saw killed by a closed pipe
+
+
+class _UsageError(Exception):
+    """A bad command line (argparse's errors become this too): one line, then exit status 2."""
+
+    def __init__(self, message: str, prog: str = "semclust") -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (see :func:`main`) instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message, self.prog)
+
+
+#: Exit status by kind of error, first match wins: every ``SemclustError`` is 1, a usage error 2.
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (_UsageError, EXIT_USAGE),
+    (SemclustError, EXIT_ERROR),
+    (FileNotFoundError, EXIT_ERROR),
+    (KeyboardInterrupt, EXIT_INTERRUPTED),
+    (BrokenPipeError, EXIT_BROKEN_PIPE),
+)
 
 
 def _print_json(data: Any) -> None:
@@ -37,53 +69,101 @@ def _print_hits(hits: Any, header: str) -> None:
         print(f"       {passage[:160]}{'…' if len(passage) > 160 else ''}")
 
 
+_WHERE = re.compile(r"([^=<>!]+?)\s*(>=|<=|!=|==|=|>|<)(.*)", re.DOTALL)
+_WHERE_OPS = {"=": "eq", "==": "eq", "!=": "ne", ">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
+
+
+def where_value(text: str) -> Any:
+    """A ``--where`` value with its type, by the rule CSV columns are typed by (``300`` and
+    ``2.5`` are numbers, ``007`` is not); ``true``/``false`` are booleans, a quoted value
+    (``"300"``) and anything else a string.
+    """
+    from semclust.ingest.records import number_or_text
+
+    s = text.strip()
+    if len(s) >= 2 and s[0] == s[-1] and s[0] in "\"'":
+        return s[1:-1]
+    return {"true": True, "false": False}.get(s, number_or_text(s))
+
+
 def _filters(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    """``--source`` and ``--where FIELD<op>VALUE`` as store filters: every condition must hold,
+    except that several ``FIELD=`` of one field mean "one of".
+    """
+    conds: dict[str, dict[str, Any]] = {}
     if getattr(args, "source", None):
-        out["source"] = args.source
+        conds["source"] = {"in": [args.source]}
+    prog = f"semclust {getattr(args, 'command', '')}"
     for item in getattr(args, "where", None) or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise _UsageError(f"--where expects FIELD=VALUE, got {item!r}")
-        out[key] = value
-    return out
-
-
-class _UsageError(Exception):
-    pass
+        m = _WHERE.fullmatch(item.strip())
+        if not m:
+            raise _UsageError(f"--where expects FIELD=VALUE, or != > >= < <= for =, got {item!r}", prog)
+        key, op, value = m.group(1).strip(), _WHERE_OPS[m.group(2)], where_value(m.group(3))
+        cond = conds.setdefault(key, {})
+        if op == "eq":
+            cond.setdefault("in", []).append(value)
+        elif op in cond:
+            raise _UsageError(f"--where gives {key}{m.group(2)} twice", prog)
+        else:
+            cond[op] = value
+    return {k: c["in"][0] if list(c) == ["in"] and len(c["in"]) == 1 else c for k, c in conds.items()}
 
 
 def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
     from semclust.store.store import Store
 
-    return Store.open(
-        args.store,
-        create=create,
-        model=getattr(args, "model", None),
-        backend=getattr(args, "backend", None),
-        index=getattr(args, "index", None),
-        progress=not args.quiet and not args.json,
-    )
+    try:
+        return Store.open(
+            args.store,
+            create=create,
+            model=getattr(args, "model", None),
+            backend=getattr(args, "backend", None),
+            index=getattr(args, "index", None),
+            progress=not args.quiet and not args.json,
+        )
+    except StoreError as err:
+        raise _how_to_create(err, args.store) from None
+
+
+def _how_to_create(err: StoreError, store: str) -> StoreError:
+    """The store's "no semclust store" error, saying how to make one from the command line."""
+    if not str(err).startswith("no semclust store") or (Path(store) / "manifest.json").exists():
+        return err
+    return StoreError(f"no semclust store at {store}; create one with: semclust index PATH --store {store}")
 
 
 def cmd_index(args: argparse.Namespace) -> int:
     """Read files and add them to a store (created if missing)."""
     from semclust.ingest.readers import read
 
-    store = _open(args, create=True)
     fields = {}
     for item in args.field or []:
         ours, sep, theirs = item.partition("=")
         if not sep:
-            raise _UsageError(f"--field expects OURS=THEIRS (e.g. text=body), got {item!r}")
+            raise _UsageError(f"--field expects OURS=THEIRS (e.g. text=body), got {item!r}", "semclust index")
         fields[ours] = theirs
+    if getattr(args, "ray", None) is not None:  # scale-out: semclust.distributed (needs the ray extra)
+        from semclust.distributed.command import index_command
+
+        return index_command(args, fields)
+    store = _open(args, create=True)
     articles = read(
         [Path(p) for p in args.paths],
         fields=fields or None,
         clean=not args.no_clean,
         skip_errors=args.skip_errors,
     )
-    report = store.add(articles)
+    try:
+        report = store.add(articles)
+    except EmptyInputError as err:
+        if err.path is not None:
+            raise
+        n, skipped = len(articles.skipped), "; ".join(str(x) for x in articles.skipped[:3])
+        more = f"{n} skipped: {skipped}" + (f" and {n - 3} more" if n > 3 else "")
+        where = ", ".join(args.paths)
+        raise EmptyInputError(
+            f"no articles to add: none read from {where}" + (f" ({more})" if n else "")
+        ) from None
     if args.json:
         _print_json({**report.to_dict(), "store": str(store.path), "articles_in_store": len(store)})
     else:
@@ -95,10 +175,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _show_hits(args: argparse.Namespace, hits: Any, key: str, header: str) -> int:
-    if args.json:
-        _print_json({key: hits.query, "hits": hits.to_dicts()})
-    else:
-        _print_hits(hits, header)
+    _print_json({key: hits.query, "hits": hits.to_dicts()}) if args.json else _print_hits(hits, header)
     return 0
 
 
@@ -118,37 +195,32 @@ def cmd_related(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Describe a store."""
-    store = _open(args)
-    info = store.info()
+    info = _open(args).info()
     if args.json:
         _print_json(info)
-    else:
-        m, c, ix = info["model"], info["chunking"], info["index"]
-        print(
-            f"store:      {info['path']} (format {info['format_version']}, generation {info['generation']})"
+        return 0
+    m, c, st = info["model"], info["chunking"], info.get("index_state") or {}
+    q = m.get("quantization")
+    quant = "float32, no quantisation"
+    if isinstance(q, dict):
+        quant = f"dynamic int8: {q.get('weight_type')} weights" + (
+            ", per channel" if q.get("per_channel") else ""
         )
-        print(f"articles:   {info['articles']} ({info['duplicates']} duplicates), {info['chunks']} chunks")
-        q = m.get("quantization")
-        quant = (
-            f"dynamic int8: {q.get('weight_type')} weights"
-            + (", per channel" if q.get("per_channel") else "")
-            if isinstance(q, dict)
-            else "float32, no quantisation"
-        )
-        print(f"model:      {m['name']} ({m['dimension']}-d, fingerprint {m['fingerprint']})")
-        print(f"backend:    {m['backend']} ({quant})")
-        print(
-            f"chunking:   {c['max_tokens']} tokens, overlap {c['overlap']} sentences, "
-            f"title context {c['title_context']}"
-        )
-        st = info.get("index_state") or {}
-        chosen = st.get("kind") or st.get("factory") or "none yet"
-        shown = {"factory": st.get("factory"), **(st.get("params") or {})}
-        shown["recall@10"] = st.get("recall_at_10")
-        detail = ", ".join(f"{k} {v}" for k, v in shown.items() if v is not None)
-        print(f"index:      {ix['factory']} -> {chosen}" + (f" ({detail})" if detail else ""))
-        print(f"related:    {info['related']['k']} per article, precomputed at each commit")
-        print(f"disk:       {info['bytes_on_disk'] / 1e6:.1f} MB")
+    shown = {"factory": st.get("factory"), **(st.get("params") or {}), "recall@10": st.get("recall_at_10")}
+    detail = ", ".join(f"{k} {v}" for k, v in shown.items() if v is not None)
+    chosen = (st.get("kind") or st.get("factory") or "none yet") + (f" ({detail})" if detail else "")
+    lines = [
+        f"store:      {info['path']} (format {info['format_version']}, generation {info['generation']})",
+        f"articles:   {info['articles']} ({info['duplicates']} duplicates), {info['chunks']} chunks",
+        f"model:      {m['name']} ({m['dimension']}-d, fingerprint {m['fingerprint']})",
+        f"backend:    {m['backend']} ({quant})",
+        f"chunking:   {c['max_tokens']} tokens, overlap {c['overlap']} sentences, "
+        f"title context {c['title_context']}",
+        f"index:      {info['index']['factory']} -> {chosen}",
+        f"related:    {info['related']['k']} per article, precomputed at each commit",
+        f"disk:       {info['bytes_on_disk'] / 1e6:.1f} MB",
+    ]
+    print("\n".join(lines))
     return 0
 
 
@@ -156,10 +228,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
     """Delete articles by id."""
     store = _open(args)
     report = store.delete(args.ids)
-    if args.json:
-        _print_json(report.to_dict())
-    else:
-        print(f"{store.path}: {report}")
+    _print_json(report.to_dict()) if args.json else print(f"{store.path}: {report}")
     return 0
 
 
@@ -168,7 +237,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from semclust.server.app import serve
     from semclust.store.store import Store
 
-    Store.open(args.store, create=False).close()  # a clear error before the server starts
+    try:
+        Store.open(args.store, create=False).close()  # a clear error before the server starts
+    except StoreError as err:
+        raise _how_to_create(err, args.store) from None
     serve(
         args.store,
         host=args.host,
@@ -176,6 +248,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         api_key=args.api_key,
         cors_origins=tuple(args.cors_origin or ()),
         max_k=args.max_k,
+        log_level=args.log_level,
     )
     return 0
 
@@ -214,13 +287,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _print_json(out)
         else:
             print(f"Indexed {len(store)} articles from {seeds}: {report}\n")
-            for doc in store.documents():
-                print(f"  [{doc.id}] {doc.title}")
-            print()
+            print("".join(f"  [{doc.id}] {doc.title}\n" for doc in store.documents()))
             _print_hits(hits, f"Search: {query}")
             for doc_id, h in related.items():
-                print()
-                _print_hits(h, f"Related to {doc_id}:")
+                _print_hits(h, f"\nRelated to {doc_id}:")
             if themes is not None:
                 print("\nThemes:")
                 for t in themes:
@@ -247,6 +317,10 @@ def _demo_themes(store: Any) -> list[dict[str, Any]] | None:
 
 def cmd_themes(args: argparse.Namespace) -> int:
     """Fit (or load the cached) themes of a store and print them."""
+    if getattr(args, "ray", None) is not None:  # fit here, assign every article on Ray
+        from semclust.distributed.command import themes_command
+
+        return themes_command(args)
     store = _open(args)
     themes = store.themes(refit=args.refit, progress=not args.quiet and not args.json)
     if args.json:
@@ -265,7 +339,7 @@ def cmd_themes(args: argparse.Namespace) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     from semclust import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="semclust",
         description="Semantic search, related articles and themes for collections of articles.",
     )
@@ -280,12 +354,24 @@ def _build_parser() -> argparse.ArgumentParser:
     filt.add_argument("--since", help="only articles published on or after this ISO date")
     filt.add_argument("--until", help="only articles published on or before this ISO date")
     filt.add_argument("--source", help="only articles from this source")
-    filt.add_argument("--where", action="append", metavar="FIELD=VALUE", help="metadata filter (repeatable)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser(
-        "index", parents=[common, store_opt], help="add articles from files or folders to a store"
+    filt.add_argument(
+        "--where",
+        action="append",
+        metavar="FIELD=VALUE",
+        help="metadata filter, repeatable: FIELD=VALUE, also != > >= < <= (words>=300); numbers "
+        "are numbers, quote to compare as text ('zip=\"01234\"'); FIELD=A FIELD=B means one of",
     )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_index_parser(sub, [common, store_opt])
+    _add_read_parsers(sub, common, store_opt, filt)
+    _add_themes_parser(sub, [common, store_opt])
+    _add_serve_parser(sub, [common, store_opt])
+    _add_demo_parser(sub, [common])
+    return parser
+
+
+def _add_index_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("index", parents=parents, help="add articles from files or folders to a store")
     p.add_argument("paths", nargs="+", help="folders, .txt/.md/.html files, .jsonl[.gz], .csv")
     p.add_argument("--model", help="embedding model for a new store (default all-MiniLM-L6-v2, bundled)")
     p.add_argument(
@@ -293,17 +379,16 @@ def _build_parser() -> argparse.ArgumentParser:
         help="embedding backend for a new store: auto (default: onnx-int8 where the CPU runs int8 "
         "well, else onnx), onnx-int8, onnx or torch",
     )
-    p.add_argument(
-        "--index",
-        help="FAISS index factory string for a new store (default auto: exact while small, then HNSW)",
-    )
-    p.add_argument(
-        "--field", action="append", metavar="OURS=THEIRS", help="field name mapping, e.g. text=body"
-    )
+    p.add_argument("--index", help="FAISS index factory for a new store (default auto: exact, then HNSW)")
+    p.add_argument("--field", action="append", metavar="OURS=THEIRS", help="field name mapping: text=body")
     p.add_argument("--skip-errors", action="store_true", help="skip bad files and records, and report them")
     p.add_argument("--no-clean", action="store_true", help="keep page furniture lines")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="run on Ray (local or ADDRESS)")
     p.set_defaults(func=cmd_index)
 
+
+def _add_read_parsers(sub: Any, common: Any, store_opt: Any, filt: Any) -> None:
+    """The commands that read a store: search, related, info, delete."""
     p = sub.add_parser("search", parents=[common, store_opt, filt], help="search a store")
     p.add_argument("query")
     p.set_defaults(func=cmd_search)
@@ -319,16 +404,21 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="+")
     p.set_defaults(func=cmd_delete)
 
+
+def _add_themes_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "themes", parents=[common, store_opt], help="themes of a store (fitted once, cached until it changes)"
+        "themes", parents=parents, help="themes of a store (fitted once, cached until it changes)"
     )
     p.add_argument("--refit", action="store_true", help="fit again even if cached themes are current")
     p.add_argument("--articles", action="store_true", help="with --json: each article's main theme")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="run on Ray (local or ADDRESS)")
     p.set_defaults(func=cmd_themes)
 
+
+def _add_serve_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "serve",
-        parents=[store_opt],
+        parents=parents,
         help="serve a store over HTTP (related articles, search, widget); needs semclust[serve]",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -340,40 +430,69 @@ def _build_parser() -> argparse.ArgumentParser:
         "--cors-origin", action="append", metavar="ORIGIN", help="allowed CORS origin (repeatable)"
     )
     p.add_argument("--max-k", type=int, default=100, help="largest k a client may ask for (default 100)")
-    p.set_defaults(func=cmd_serve, json=False, quiet=True)
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="log requests (with their X-Request-ID) and errors from this level (default info)",
+    )
+    p.set_defaults(func=cmd_serve)
 
+
+def _add_demo_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
-        parents=[common],
+        parents=parents,
         help="index the bundled seed articles and show search, related articles and themes",
     )
     p.add_argument("--seeds", help="folder of articles to use instead of the bundled seeds")
     p.add_argument("--query", default="Chinese security cooperation with Hungary", help="demo search query")
     p.set_defaults(func=cmd_demo)
-    return parser
+
+
+def exit_code(err: BaseException) -> int:
+    """The exit status for an error: the one mapping of the CLI (see :data:`EXIT_CODES`)."""
+    for kind, code in EXIT_CODES:
+        if isinstance(err, kind):
+            return code
+    raise err
+
+
+def _report(err: BaseException, code: int, as_json: bool) -> None:
+    """Print an error as one line on stderr: text, or with ``--json`` a JSON object."""
+    message = "interrupted" if isinstance(err, KeyboardInterrupt) else str(err)
+    if isinstance(err, _UsageError):
+        message += f" (see: {err.prog} --help)"
+    if not as_json:
+        print(f"semclust: {'error: ' if code != EXIT_INTERRUPTED else ''}{message}", file=sys.stderr)
+        return
+    kind = "UsageError" if isinstance(err, _UsageError) else type(err).__name__
+    body: dict[str, Any] = {"type": kind, "message": message, "exit_code": code}
+    if isinstance(err, InputError):
+        body.update(path=err.path, line=err.line, field=err.field)
+    print(json.dumps({"error": body}, ensure_ascii=False), file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = _build_parser()
-    args = parser.parse_args(argv)
+    """Run the command line; returns the exit status (a usage error raises ``SystemExit(2)``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from semclust.errors import SemclustError
-
     try:
-        return int(args.func(args))
-    except _UsageError as err:
-        parser.error(str(err))
-    except SemclustError as err:
-        print(f"semclust: error: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    except FileNotFoundError as err:
-        print(f"semclust: error: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("semclust: interrupted", file=sys.stderr)
-        return 130
-    return 0  # pragma: no cover
+        args = _build_parser().parse_args(argv)
+        status = int(args.func(args))
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError as err:  # point stdout at /dev/null, so that the final flush cannot fail
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # no real stdout in tests
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exit_code(err)
+    except (_UsageError, KeyboardInterrupt, SemclustError, FileNotFoundError) as err:
+        code = exit_code(err)
+        _report(err, code, as_json)
+        if code == EXIT_USAGE:
+            raise SystemExit(code) from None
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,12 @@ one-line message and a non-zero exit code, the HTTP service into a JSON error wi
     ``InvalidArgumentError``: a bad argument such as ``k <= 0`` (also a ``ValueError``).
     ``ModelError``: the embedding model could not be loaded.
     ``MissingDependencyError``: an optional extra is not installed (also an ``ImportError``).
+    ``ApiError``: an HTTP service reply with an error status (``status``, ``headers``); the
+        service answers it as JSON ``{"error": code, "detail": message}``.
+
+How the HTTP service maps the tree: ``NotFoundError`` 404, ``InvalidArgumentError`` and
+``InputError`` 422, ``StoreLockedError`` 503 (with ``Retry-After``), ``ApiError`` its own
+``status``, any other ``SemclustError`` 500.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "ApiError",
     "BinaryFileError",
     "DecodeError",
     "EmbeddingMismatchError",
@@ -128,3 +135,19 @@ class ModelError(SemclustError):
 
 class MissingDependencyError(SemclustError, ImportError):
     """An optional dependency is missing; the message names the extra that installs it."""
+
+
+class ApiError(SemclustError):
+    """An error the HTTP service answers with HTTP ``status``; the message is shown to the client.
+
+    Attributes:
+        status: The HTTP status code (4xx or 5xx).
+        message: What was wrong and how to fix it (no server paths).
+        headers: Extra response headers, such as ``Retry-After``.
+    """
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from semclust.embeddings.base import register_backend
+from semclust.embeddings import register_backend
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 

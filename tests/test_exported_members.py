@@ -19,3 +19,26 @@ def test_one_exception_tree() -> None:
 
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), semclust.SemclustError)
+
+
+#: The public API as it stood before the move into subpackages; the layout change keeps it.
+PUBLIC_API = [
+    "FURNITURE_PATTERNS", "AddReport", "Chunk", "Document", "Embedder", "EmbeddingMismatchError",
+    "EmptyStoreError", "Hit", "Hits", "InputError", "InvalidArgumentError", "NotFoundError",
+    "SemclustError", "Store", "StoreError", "StoreLockedError", "__version__", "chunk_document",
+    "chunk_text", "clean_text", "default_backend", "get_embedder", "read",
+]
+
+
+def test_public_api_is_unchanged() -> None:
+    assert sorted(semclust.__all__) == sorted(PUBLIC_API)
+
+
+def test_each_subpackage_exports_what_it_lists() -> None:
+    import importlib
+
+    for name in ("ingest", "embeddings", "vectors", "search", "store", "themes"):
+        module = importlib.import_module(f"semclust.{name}")
+        assert module.__all__, name
+        for member in module.__all__:
+            assert hasattr(module, member), f"semclust.{name}.{member}"

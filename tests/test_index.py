@@ -9,9 +9,13 @@ import numpy as np
 import pytest
 
 import semclust
-import semclust.vectors.snapshot as index_mod
+import semclust.vectors.ann as ann
+import semclust.vectors.exact as exact_mod
+import semclust.vectors.snapshot as snapshot_mod
+import semclust.vectors.tuning as tuning
 from semclust.errors import StoreError, StoreFormatError
-from semclust.vectors.snapshot import HNSW_FACTORY, Snapshot, exact_search, validate_factory
+from semclust.vectors import Snapshot, exact_search, validate_factory
+from semclust.vectors.ann import HNSW_FACTORY
 
 DIM = 32
 
@@ -62,7 +66,7 @@ def test_auto_exact_below_threshold_hnsw_above(tmp_path: Path, data) -> None:
     big = write(tmp_path, 2, base[:1000], auto_threshold=1000)
     info = big.index_info
     assert info["kind"] == "hnsw" and info["factory"] == HNSW_FACTORY and info["built"] == "full"
-    assert info["params"]["M"] == 32 and info["params"]["efSearch"] in index_mod.EF_SEARCH_LADDER
+    assert info["params"]["M"] == 32 and info["params"]["efSearch"] in tuning.EF_SEARCH_LADDER
     assert info["rows"] == 1000 == big.index.ntotal
     assert isinstance(big.vectors, np.memmap)  # opening does not read the matrix
 
@@ -82,12 +86,12 @@ def test_hnsw_results_match_exact_with_exact_scores(tmp_path: Path, data) -> Non
 def test_tuning_reaches_target_and_is_recorded(tmp_path: Path, data) -> None:
     base, _ = data
     easy = write(tmp_path, 1, base, auto_threshold=100, target_recall=0.5).index_info
-    assert easy["params"]["efSearch"] == index_mod.EF_SEARCH_LADDER[0] and easy["recall_at_10"] >= 0.5
+    assert easy["params"]["efSearch"] == tuning.EF_SEARCH_LADDER[0] and easy["recall_at_10"] >= 0.5
     strict = write(tmp_path, 2, base, auto_threshold=100, target_recall=0.99).index_info
     assert strict["target_recall"] == 0.99
-    assert strict["recall_at_10"] >= 0.99 or strict["params"]["efSearch"] == index_mod.EF_SEARCH_LADDER[-1]
+    assert strict["recall_at_10"] >= 0.99 or strict["params"]["efSearch"] == tuning.EF_SEARCH_LADDER[-1]
     how = strict["recall_measured"]
-    assert how["queries"] == index_mod.TUNE_QUERIES and how["k"] == 10 and how["seed"] == 0
+    assert how["queries"] == tuning.TUNE_QUERIES and how["k"] == 10 and how["seed"] == 0
     with pytest.raises(semclust.InvalidArgumentError, match="target_recall"):
         write(tmp_path, 3, base, target_recall=1.5)
 
@@ -127,7 +131,7 @@ def test_filtered_search_with_hnsw(tmp_path: Path, data, monkeypatch) -> None:
     snap = write(tmp_path, 1, base, auto_threshold=100)
     allowed = np.flatnonzero(np.arange(len(base)) % 3 == 0)
     for exact_rows in (10_000, 100):  # exact scoring of the allowed rows, then FAISS's selector
-        monkeypatch.setattr(index_mod, "_EXACT_FILTER_ROWS", exact_rows)
+        monkeypatch.setattr(snapshot_mod, "_EXACT_FILTER_ROWS", exact_rows)
         scores, rows = snap.search(queries, 10, allowed)
         assert np.isin(rows, allowed).all()
         assert recall(rows, brute(base, queries, 10, allowed)) >= 0.95
@@ -141,7 +145,7 @@ def test_filtered_search_with_hnsw(tmp_path: Path, data, monkeypatch) -> None:
 def test_exact_search_blocks_and_ties(monkeypatch) -> None:
     base = clustered(5000, seed=3)
     q = clustered(7, seed=4)
-    monkeypatch.setattr(index_mod, "_BLOCK_ELEMENTS", 7 * 1500)  # several blocks per query batch
+    monkeypatch.setattr(exact_mod, "_BLOCK_ELEMENTS", 7 * 1500)  # several blocks per query batch
     _, rows = exact_search(base, q, 12)
     np.testing.assert_array_equal(rows, brute(base, q, 12))
     sub = np.arange(0, 5000, 7)
@@ -172,9 +176,9 @@ def test_user_factory_strings(tmp_path: Path, data) -> None:
     hnsw = write(tmp_path, 3, base, factory="HNSW16")
     params = hnsw.index_info["params"]
     assert hnsw.index_info["kind"] == "hnsw" and params["M"] == 16
-    assert params["efConstruction"] == index_mod.EF_CONSTRUCTION and hnsw.index_info["rerank_factor"] == 2
+    assert params["efConstruction"] == ann.EF_CONSTRUCTION and hnsw.index_info["rerank_factor"] == 2
     pq = write(tmp_path, 4, base, factory="PQ16x4")  # coarse codes: ten candidates per hit, re-ranked
-    assert pq.index_info["kind"] == "faiss" and pq.index_info["rerank_factor"] == index_mod.RERANK_FACTOR_PQ
+    assert pq.index_info["kind"] == "faiss" and pq.index_info["rerank_factor"] == ann.RERANK_FACTOR_PQ
     scores, rows = pq.search(queries, 10)
     assert recall(rows, brute(base, queries, 10)) >= 0.9
     np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", queries, base[rows]), atol=1e-5)
@@ -228,7 +232,7 @@ def test_snapshot_removed_while_loading_is_not_damage(tmp_path: Path, data, monk
             shutil.rmtree(folder)
         return out
 
-    monkeypatch.setattr(index_mod.np, "load", load_then_vanish)
+    monkeypatch.setattr(snapshot_mod.np, "load", load_then_vanish)
     with pytest.raises(FileNotFoundError):
         Snapshot.load(tmp_path, 1, DIM)
 
@@ -280,7 +284,7 @@ def test_rerank_reads_rows_with_pread_or_the_memory_map(tmp_path: Path, data, mo
     snap = write(tmp_path, 1, base, auto_threshold=100)
     assert snap._reader is not None  # an opened snapshot re-ranks from the file
     by_pread = snap.search(queries, 10)
-    monkeypatch.setattr(index_mod, "_PREAD_ROWS", 0)  # too many rows: through the memory map
+    monkeypatch.setattr(exact_mod, "_PREAD_ROWS", 0)  # too many rows: through the memory map
     by_mmap = snap.search(queries, 10)
     np.testing.assert_array_equal(by_pread[1], by_mmap[1])
     np.testing.assert_array_equal(by_pread[0], by_mmap[0])

@@ -116,3 +116,38 @@ def test_missing_path_and_iterables() -> None:
     assert next(iter(semclust.read(["one text."]))).id == docs[0].id  # stable
     with pytest.raises(RecordError, match="record 1"):
         list(semclust.read([42]))
+
+
+def test_tsv(tmp_path: Path) -> None:
+    p = tmp_path / "a.tsv"
+    p.write_text("id\ttitle\ttext\tsource\n1\tOne, two\tFirst, with a comma.\tS1\n2\tTwo\tSecond.\tS2\n")
+    docs = list(semclust.read(p))
+    assert [(d.id, d.title, d.text, d.source) for d in docs] == [
+        ("1", "One, two", "First, with a comma.", "S1"),
+        ("2", "Two", "Second.", "S2"),
+    ]
+    gz = tmp_path / "b.tsv.gz"
+    with gzip.open(gz, "wt") as f:
+        f.write("text\tlang\nGzipped and tab-separated.\tde\n")
+    (doc,) = semclust.read(gz)
+    assert doc.id == "b:2" and doc.metadata == {"lang": "de"}
+    p.write_text("id\ttitle\ttext\n1\tOne\tFirst.\n2\tTwo\n")
+    with pytest.raises(RecordError, match=r"a\.tsv, line 3"):
+        list(semclust.read(p))
+
+
+def test_custom_furniture(tmp_path: Path) -> None:
+    p = tmp_path / "a.txt"
+    p.write_text("Headline\nSubscribe now for more!\nLoading...\nThe body of the article.\nSubscribe now")
+    (default,) = semclust.read(p)
+    assert default.text == "Subscribe now for more!\nThe body of the article.\nSubscribe now"
+    (own,) = semclust.read(p, furniture=[r"subscribe now.*"])
+    assert own.text == "Loading...\nThe body of the article."  # replaces the default patterns
+    (both,) = semclust.read(p, furniture=[*semclust.FURNITURE_PATTERNS, r"subscribe now.*"])
+    assert both.text == "The body of the article."
+    (kept,) = semclust.read(p, furniture=[])
+    assert kept.text == "Subscribe now for more!\nLoading...\nThe body of the article.\nSubscribe now"
+    records = list(
+        semclust.read([{"id": "r", "text": "Keep me.\nSubscribe now!"}], furniture=["subscribe.*"])
+    )
+    assert records[0].text == "Keep me."

@@ -38,14 +38,45 @@ def test_no_network_needed() -> None:
     assert "(1, 384)" in out.stdout
 
 
-def test_seed_search_related_similarity(real_seed_store) -> None:
-    store = real_seed_store
+OTHER_ARTICLES = {
+    "cup-final": "The football season ended with a dramatic cup final. The striker scored twice in "
+    "extra time and the home fans invaded the pitch after the referee blew the final whistle.",
+    "sourdough": "Bake a sourdough loaf at home: feed the starter the night before, fold the dough "
+    "every half hour, and let it rise slowly in the fridge before baking in a hot oven.",
+    "rate-cut": "The central bank cut interest rates by a quarter point as inflation cooled, and "
+    "shares rallied while bond yields fell to their lowest level in a year.",
+    "phone-launch": "The company unveiled a new phone with a faster chip, a brighter screen and a "
+    "camera that works better at night; it goes on sale next month.",
+    "heatwave": "A heatwave brought record temperatures to southern Europe, and forecasters warned "
+    "of wildfires as farmers struggled to water their crops.",
+    "garden": "Prune the roses in late winter, mulch the beds in spring, and water tomatoes in the "
+    "morning so the leaves dry before the evening.",
+}
+
+
+@pytest.fixture(scope="module")
+def seeds_and_others(tmp_path_factory):
+    """The two seeds among six articles on other topics, so rankings can be wrong."""
+    from conftest import SEEDS
+
+    store = semclust.Store.open(tmp_path_factory.mktemp("mixed") / "mixed.semclust", cache=False)
+    store.add([*semclust.read(SEEDS), *({"id": k, "text": v} for k, v in OTHER_ARTICLES.items())])
+    return store
+
+
+def test_seed_search_related_similarity(seeds_and_others) -> None:
+    store = seeds_and_others
+    assert len(store) == 8
     hits = store.search("Chinese security cooperation with Hungary", k=5)
-    assert hits.ids[0] == "china-hungary-security" and len(hits) == 2
+    assert hits.ids[0] == "china-hungary-security" and len(hits) == 5
+    assert "nato-china-watching-ukraine" in hits.ids[:2]
     assert "Hungary" in hits[0].passage
-    rel = store.related("china-hungary-security", k=5)
-    assert rel.ids == ["nato-china-watching-ukraine"]
-    assert 0.3 < rel[0].score < 0.9
+    rel = store.related("china-hungary-security", k=3)
+    assert rel.ids[0] == "nato-china-watching-ukraine" and len(rel) == 3
+    assert 0.3 < rel[0].score < 0.9 and rel[0].score > rel[1].score + 0.1
+    assert store.related("cup-final", k=1).ids != ["china-hungary-security"]
+    assert store.search("the striker scored in the final", k=1).ids == ["cup-final"]
+    assert store.search("interest rates and inflation", k=1).ids == ["rate-cut"]
     frame = hits.to_frame()
     assert frame.loc[0, "doc_id"] == "china-hungary-security"
     s_same = store.similarity(
@@ -55,6 +86,9 @@ def test_seed_search_related_similarity(real_seed_store) -> None:
         "china-hungary-security", "The football season ended with a dramatic cup final"
     )
     assert s_same > s_other + 0.2
+    assert store.similarity("china-hungary-security", "nato-china-watching-ukraine") > store.similarity(
+        "china-hungary-security", "sourdough"
+    )
     assert store.similarity("nato-china-watching-ukraine", "nato-china-watching-ukraine") == pytest.approx(
         1.0, abs=1e-4
     )

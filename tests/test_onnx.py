@@ -20,8 +20,8 @@ from conftest import SEEDS
 
 import semclust
 from semclust.chunking import chunk_document
-from semclust.embeddings import base as embedding
-from semclust.embeddings.base import _bundled_model_path, default_backend, get_embedder
+from semclust.embeddings import default_backend, factory, get_embedder
+from semclust.embeddings.model_files import bundled_model_path
 from semclust.embeddings.onnx import OnnxEmbedder
 from semclust.errors import EmbeddingMismatchError, InvalidArgumentError, ModelError
 
@@ -157,9 +157,9 @@ def test_export_folder_manifest_and_reuse(onnx_models: dict[str, Any], export_di
 def test_cached_export_needs_no_torch(onnx_models: dict[str, Any], export_dir: Path) -> None:
     code = (
         "import json, sys\n"
-        "import semclust.embeddings.base\n"
+        "import semclust.embeddings\n"
         f"before = [m for m in {(*HEAVY, 'onnxruntime')!r} if m in sys.modules]\n"
-        "from semclust.embeddings.base import get_embedder\n"
+        "from semclust.embeddings import get_embedder\n"
         "out = {'before': before}\n"
         "for b in ('onnx-int8', 'onnx'):\n"
         "    out[b] = get_embedder(backend=b).embed(['China offers Hungary security support.'])[0].tolist()\n"
@@ -201,7 +201,7 @@ def test_concurrent_exports_are_safe_and_deterministic(onnx_models: dict[str, An
 
 def _model_copy(tmp_path: Path, pooling: dict[str, Any]) -> Path:
     """The bundled model's folder with another pooling config (weights linked, not copied)."""
-    src = _bundled_model_path()
+    src = bundled_model_path()
     dst = tmp_path / "model"
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.safetensors", "README.md"))
     for w in src.glob("*.safetensors"):
@@ -245,20 +245,10 @@ def test_default_backend_is_auto(monkeypatch: pytest.MonkeyPatch, onnx_models: d
     assert expected in {"onnx-int8", "onnx", "torch"}
     assert get_embedder().backend == expected
     assert get_embedder(backend="auto").fingerprint == get_embedder(backend=expected).fingerprint
-    monkeypatch.setattr(embedding, "_cpu_has_vnni", lambda: False)
+    monkeypatch.setattr(factory, "cpu_has_vnni", lambda: False)
     assert default_backend() == "onnx" and get_embedder().backend == "onnx"
-    monkeypatch.setattr(embedding, "_cpu_has_vnni", lambda: True)
+    monkeypatch.setattr(factory, "cpu_has_vnni", lambda: True)
     assert default_backend() == "onnx-int8"
-
-
-def test_cpu_flags_decide_int8() -> None:
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    vnni = any(f in flags.split() for f in ("avx512_vnni", "avx_vnni"))
-    import platform
-
-    if platform.machine() == "x86_64" and flags:
-        assert embedding._cpu_has_vnni() == vnni
-        assert default_backend() == ("onnx-int8" if vnni else "onnx")
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import logging.config
 import shutil
 import socket
 import subprocess
@@ -25,6 +27,7 @@ pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not install
 from fastapi.testclient import TestClient  # noqa: E402
 
 from semclust.server.app import MAX_ID_CHARS, create_app, serve  # noqa: E402
+from semclust.server.service import public_metadata  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -131,7 +134,7 @@ def running_server(app: Any) -> Iterator[str]:
 
 
 def _ids(payload: dict[str, Any]) -> list[str]:
-    return [r["id"] for r in payload["results"]]
+    return [r["doc_id"] for r in payload["results"]]
 
 
 # -- reads ------------------------------------------------------------------------------------
@@ -156,9 +159,9 @@ def test_related_matches_store_ranking(client: TestClient, store: semclust.Store
     assert body["id"] == doc_id and body["k"] == 3 and body["generation"] == store.generation
     assert _ids(body) == expected.ids
     assert [x["score"] for x in body["results"]] == [h.score for h in expected]
-    first = body["results"][0]
-    assert set(first) >= {"id", "title", "url", "score", "passage"}
-    assert first["title"] == expected[0].title and first["passage"] == expected[0].passage
+    # a hit is Hit.to_dict(), whatever the endpoint (an absolute metadata.path left out)
+    assert body["results"] == [{**h.to_dict(), "metadata": public_metadata(h.metadata)} for h in expected]
+    assert body["results"][0]["title"] == expected[0].title
 
 
 def test_related_is_on_topic(client: TestClient) -> None:
@@ -454,12 +457,17 @@ def test_themes_when_fitted(fresh_store: semclust.Store) -> None:
     fitted = store.themes()
     client = TestClient(create_app(store, warm=False))
     body = client.get("/themes").json()
-    assert [t["name"] for t in body["themes"]["themes"]] == [t.name for t in fitted]
+    assert [t["name"] for t in body["themes"]] == [t.name for t in fitted]
+    assert body["generation"] == body["store_generation"] == fitted.generation == store.generation
+    assert body["stale"] is False
     assert client.get(f"/themes/{fitted.ids[0]}").json()["name"] == fitted[fitted.ids[0]].name
     assert client.get("/themes/999").status_code == 404
     store.add([semclust.Document(id="late", text="A late article about cats and dogs at home.")])
     again = client.get("/themes").json()
-    assert [t["name"] for t in again["themes"]["themes"]] == [t.name for t in fitted]
+    assert [t["name"] for t in again["themes"]] == [t.name for t in fitted]
+    # the same old themes, now saying so: fitted on the old generation, stale
+    assert again["generation"] == fitted.generation < again["store_generation"] == store.generation
+    assert again["stale"] is True
     assert semclust.store.themes.saved_themes(store).generation == fitted.generation  # type: ignore[union-attr]
 
 
@@ -481,9 +489,11 @@ def test_serve_reads_the_key_from_the_environment(
     seen: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
     monkeypatch.setattr(semclust.Store, "open", classmethod(lambda cls, path, **kw: store))
+    monkeypatch.setattr(logging.config, "dictConfig", lambda conf: seen.update(dict_config=conf))
     monkeypatch.setenv("SEMCLUST_API_KEY", "env-key")
-    serve("ignored", port=8123, warm=False)
+    serve("ignored", port=8123, warm=False, math_threads=None)
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
+    assert seen["dict_config"]["loggers"]["semclust"]["level"] == "INFO"  # serve configures logging
     c = TestClient(seen["app"])
     assert c.get("/health").json()["writes"] is True
 
@@ -592,12 +602,12 @@ def test_writes_while_clients_read(fresh_store: semclust.Store, embedder: semclu
     related_gens = {gen for path, gen in seen if path.startswith("/related")}
     assert len(related_gens) >= 2, "the readers never saw a write"
     for (path, gen), text in seen.items():
-        ids = [r["id"] for r in json.loads(text)]
+        ids = [r["doc_id"] for r in json.loads(text)]
         assert gen in present | absent, (gen, present, absent)
         if path.startswith("/related"):
             assert ("news/kitten-care-2" in ids) == (gen in present), (gen, ids)
             assert "news/kitten-care" not in ids
     last = seen.get(("/related/news/kitten-care?k=2", max(absent)))
     if last is not None:
-        assert [r["id"] for r in json.loads(last)] == fresh_store.related("news/kitten-care", k=2).ids
+        assert [r["doc_id"] for r in json.loads(last)] == fresh_store.related("news/kitten-care", k=2).ids
     assert counts[0] >= 40

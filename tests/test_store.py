@@ -347,3 +347,26 @@ def test_readers_during_writes_see_whole_commits(tmp_path: Path) -> None:
     assert not errors, errors[0]
     assert len(reader) == 6 + 8 * 9
     assert len(seen_sizes) > 1  # the readers really saw the store change
+
+
+def test_similarity_ids_and_texts_are_explicit(make_store) -> None:
+    store = make_store()
+    store.add(corpus(2))
+    store.add([{"id": "copy", "text": corpus(2)[0]["text"]}])
+    with pytest.raises(NotFoundError, match="no-such-id") as err:
+        store.similarity("no-such-id", "sport-0")  # a mistyped id is never scored as text
+    assert "text=" in str(err.value)
+    with pytest.raises(NotFoundError, match="sprot-0"):
+        store.similarity("sport-0", "sprot-0")
+    with pytest.raises(NotFoundError, match="no-such-id"):
+        store.article_vectors("no-such-id")
+    # A one-word text is given as text=; a text with spaces still reads as a text.
+    assert store.similarity("sport-0", text="football") > store.similarity("sport-0", text="inflation")
+    assert store.similarity("football goal", "football goal") == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(store.article_vectors("copy"), store.article_vectors("sport-0"))
+    as_text = store.article_vectors(text="sport-0")  # never looked up as an id
+    assert as_text.shape[0] == 1 and not np.allclose(as_text[0], store.article_vectors("sport-0")[0])
+    with pytest.raises(InvalidArgumentError):
+        store.similarity("sport-0")
+    with pytest.raises(InvalidArgumentError):
+        store.article_vectors("sport-0", text="x")

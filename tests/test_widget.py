@@ -44,7 +44,8 @@ def test_widget_is_small_and_never_parses_api_text_as_html() -> None:
     for banned in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert banned not in WIDGET_JS, banned
     assert re.search(r"\bimport\b|\brequire\(", WIDGET_JS) is None  # no dependencies
-    for attr in ("data-semclust-related", "semclust-api", "semclust-k"):
+    for attr in ("data-semclust-related", "semclust-api", "semclust-k", "semclust-href", "semclust-title",
+                 "semclust-empty"):
         assert attr in WIDGET_JS
 
 
@@ -56,7 +57,7 @@ def widget_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[semclust.
     path = tmp_path_factory.mktemp("widget") / "w.semclust"
     build_store(path, emb)
     with semclust.Store.open(path, model=emb, cache=False, create=False) as store:
-        store.add([XSS_ARTICLE])
+        store.add(semclust.read([XSS_ARTICLE], clean=False))  # the title kept as it is: HTML
         yield store
 
 
@@ -95,6 +96,8 @@ def test_widget_renders_related_links_in_chromium(
             f"<div id='w2' data-semclust-related='news/kitten-care' data-semclust-k='10' "
             f"data-semclust-api='{html.escape(api)}' data-semclust-href='https://example.org/read/{{id}}'></div>"
             "<div id='w3' data-semclust-related='no-such-article'></div>"
+            "<div id='w4' data-semclust-related='no-such-article' data-semclust-empty='Nothing here yet'></div>"
+            "<div id='w5' data-semclust-related='no-such-article' data-semclust-empty=''></div>"
             f"<script src='{html.escape(api)}/widget.js'></script></body></html>",
             encoding="utf-8",
         )
@@ -119,7 +122,9 @@ def test_widget_renders_related_links_in_chromium(
                     "#w2 li > *", "els => els.map(e => [e.tagName, e.textContent, e.getAttribute('href')])")
                 states = page.eval_on_selector_all(
                     "[data-semclust-related]", "els => els.map(e => e.dataset.semclustState)")
-                w3_children = page.eval_on_selector("#w3", "e => e.childElementCount")
+                empties = [page.eval_on_selector(f"#w{i}", "e => [e.childElementCount, e.innerText.trim()]")
+                           for i in (3, 4, 5)]
+                w3_visible = page.is_visible("#w3 .semclust-related-empty")
                 xss = page.evaluate("() => window.__xss === undefined && !document.querySelector('img')")
             finally:
                 browser.close()
@@ -129,7 +134,9 @@ def test_widget_renders_related_links_in_chromium(
     assert [h.doc_id for h in expected] == ["news/odd-title", "news/kitten-care"]
     assert w1 == [["SPAN", XSS_TITLE, None], ["A", expected[1].title, expected[1].url]]
     assert w1_heading == "Related articles"
-    assert states == ["ready", "ready", "error"] and w3_children == 0
+    # an unknown id shows the documented text (default, data-semclust-empty, or nothing with "")
+    assert states == ["ready", "ready", "empty", "empty", "empty"]
+    assert empties == [[1, "No related articles."], [1, "Nothing here yet"], [0, ""]] and w3_visible
     urls = {a["id"]: a.get("url") for a in ARTICLES}
     by_title = {text: (tag, href) for tag, text, href in w2}
     assert len(w2) == len(widget_store) - 1  # every other article, k=10
@@ -139,3 +146,39 @@ def test_widget_renders_related_links_in_chromium(
     assert xss is True
     assert all(u.startswith(("http://127.0.0.1:", "data:")) for u in requests), requests
     assert (ARTIFACTS / "widget.png").stat().st_size > 1000
+
+
+def test_docs_render_offline_in_chromium(widget_store: semclust.Store) -> None:
+    """/docs draws every operation with the network cut off: Swagger UI comes from the package."""
+    sync_playwright = browser_or_skip()
+    app = create_app(widget_store, warm=False)
+    with running_server(app) as api, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            blocked: list[str] = []
+
+            def offline(route: Any) -> None:
+                url = route.request.url
+                if url.startswith((api, "data:")):
+                    route.continue_()
+                else:
+                    blocked.append(url)
+                    route.abort()
+
+            page.route("**/*", offline)
+            page.goto(f"{api}/docs", timeout=30_000)
+            page.wait_for_selector(".opblock", timeout=30_000)
+            paths = page.eval_on_selector_all(
+                ".opblock .opblock-summary-path", "els => els.map(e => e.textContent.trim())")
+            methods = page.eval_on_selector_all(
+                ".opblock .opblock-summary-method", "els => els.map(e => e.textContent.trim())")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "docs.png"), full_page=True)
+        finally:
+            browser.close()
+    assert blocked == []
+    flat = {p.replace("\u200b", "") for p in paths}
+    for path in ("/related/{doc_id}", "/search", "/documents", "/documents/{doc_id}", "/themes", "/health"):
+        assert path in flat, flat
+    assert {"GET", "POST", "DELETE"} <= set(methods)

@@ -12,24 +12,18 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from semclust.embeddings.base import Embedder
+from semclust.embeddings.base import Embedder, check_vectors
+from semclust.embeddings.cache_dir import default_cache_dir
 
-__all__ = ["EmbeddingCache", "default_cache_dir", "embed_with_cache"]
+__all__ = ["EmbeddingCache", "embed_with_cache"]
 
-
-def default_cache_dir() -> Path:
-    """``$SEMCLUST_CACHE_DIR`` if set, else the platform's user cache folder for semclust."""
-    env = os.environ.get("SEMCLUST_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("semclust"))
+# SQLite's busy timeout (seconds) for the cache file shared by several processes.
+_BUSY_TIMEOUT = 60
+# Keys per ``IN (...)`` query (below SQLite's limit on bound parameters).
+_KEYS_PER_QUERY = 500
 
 
 def _key(text: str) -> bytes:
@@ -46,7 +40,7 @@ class EmbeddingCache:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_cache_dir() / "embeddings.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+        self._db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
@@ -59,8 +53,8 @@ class EmbeddingCache:
         """Cached vectors for ``texts`` (``None`` where absent)."""
         keys = [_key(t) for t in texts]
         found: dict[bytes, np.ndarray] = {}
-        for i in range(0, len(keys), 500):
-            part = keys[i : i + 500]
+        for i in range(0, len(keys), _KEYS_PER_QUERY):
+            part = keys[i : i + _KEYS_PER_QUERY]
             rows = self._db.execute(
                 "SELECT key, vec FROM vectors WHERE fingerprint = ? "
                 f"AND key IN ({','.join('?' * len(part))})",
@@ -68,7 +62,7 @@ class EmbeddingCache:
             ).fetchall()
             for k, v in rows:
                 arr = np.frombuffer(v, dtype=np.float32)
-                if arr.shape[0] == dim:
+                if arr.shape[0] == dim and np.isfinite(arr).all():  # else: embed it again
                     found[bytes(k)] = arr
         return [found.get(k) for k in keys]
 
@@ -100,6 +94,10 @@ def embed_with_cache(
 
     Returns:
         The ``(n, dim)`` vectors and how many texts were actually run through the model.
+
+    Raises:
+        ModelError: the model returned NaN or infinite values, or an array of the wrong shape
+            (nothing is cached then; see :func:`~semclust.embeddings.base.check_vectors`).
     """
     dim = embedder.dimension
     out = np.zeros((len(texts), dim), dtype=np.float32)
@@ -115,10 +113,11 @@ def embed_with_cache(
         unique: dict[str, int] = {}
         for i in missing:
             unique.setdefault(texts[i], len(unique))
-        vecs = embedder.embed(list(unique), progress=progress)
+        new_texts = list(unique)
+        vecs = check_vectors(embedder, new_texts, embedder.embed(new_texts, progress=progress))
         for i in missing:
             out[i] = vecs[unique[texts[i]]]
         if cache is not None:
-            cache.put(embedder.fingerprint, list(unique), vecs)
+            cache.put(embedder.fingerprint, new_texts, vecs)
         return out, len(unique)
     return out, 0

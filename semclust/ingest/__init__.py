@@ -1,4 +1,9 @@
-"""Reading articles: folders, .txt/.md/.html files, JSONL and CSV, decoding and cleaning."""
+"""Reading articles: folders, .txt/.md/.html files, JSONL and CSV, decoding and cleaning.
+
+``readers`` finds the files and dispatches them; ``files`` reads one-article files, ``records``
+JSONL/CSV files and Python objects; ``fields`` turns fields into documents; ``decoding`` turns
+bytes into text; ``cleaning`` drops page furniture; ``limits`` holds the size limits.
+"""
 
 from __future__ import annotations
 

@@ -19,9 +19,57 @@ import numpy as np
 
 from semclust.vectors.snapshot import Snapshot
 
-__all__ = ["RelatedMethod", "article_similarity", "rank_articles", "rank_related", "segment_scores"]
+__all__ = [
+    "OWN_ROWS_TRIM",
+    "RelatedMethod",
+    "article_similarity",
+    "candidate_fetch",
+    "drop_own_rows",
+    "other_rows",
+    "rank_articles",
+    "rank_related",
+    "segment_scores",
+]
 
 RelatedMethod = Literal["chunks", "centroid"]
+
+#: An article with at most this many chunks looks for its candidates by asking the index for
+#: this many more neighbours per query and dropping its own rows; a longer one searches only the
+#: other articles' rows. Either way its own chunks never crowd out the candidates, so finding
+#: them costs time linear in the article's chunks (not quadratic, as when its own chunks filled
+#: the neighbour lists and the search widened to the whole store).
+OWN_ROWS_TRIM = 64
+
+#: Elements of the largest similarity block :func:`segment_scores` holds at once.
+_SCORE_BLOCK = 1 << 24
+
+
+def candidate_fetch(k: int, total: int) -> int:
+    """Neighbours fetched per query vector when looking for ``k`` related articles."""
+    return min(total, max(4 * k, 50))
+
+
+def drop_own_rows(rows: np.ndarray, own: np.ndarray, fetch: int) -> np.ndarray:
+    """``rows`` (per query, best first, ``-1`` for none) without the rows in ``own``, cut to
+    ``fetch`` per query, order kept.
+    """
+    rows = np.where(np.isin(rows, own), -1, rows)
+    order = np.argsort(rows < 0, axis=1, kind="stable")  # found rows first, in their order
+    return np.take_along_axis(rows, order, axis=1)[:, :fetch]
+
+
+def other_rows(
+    snap: Snapshot, queries: np.ndarray, fetch: int, own: np.ndarray, allowed_rows: np.ndarray | None = None
+) -> np.ndarray:
+    """The ``fetch`` nearest rows of each query among the rows not in ``own`` (and in
+    ``allowed_rows``), best first, ``-1`` padded; see :data:`OWN_ROWS_TRIM`.
+    """
+    if len(own) <= OWN_ROWS_TRIM:
+        _, rows = snap.search(queries, fetch + OWN_ROWS_TRIM, allowed_rows)
+        return drop_own_rows(rows, own, fetch)
+    base = np.arange(snap.size, dtype=np.int64) if allowed_rows is None else allowed_rows
+    _, rows = snap.search(queries, fetch, base[~np.isin(base, own)])
+    return rows
 
 
 def article_similarity(a: np.ndarray, b: np.ndarray, method: RelatedMethod = "chunks") -> float:
@@ -38,13 +86,19 @@ def article_similarity(a: np.ndarray, b: np.ndarray, method: RelatedMethod = "ch
 
 def segment_scores(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric best-match scores of ``a`` against each segment of ``b``, and for each segment
-    the index (into ``b``) of its row closest to any row of ``a``.
+    the index (into ``b``) of its row closest to any row of ``a``. Works on blocks of ``a``'s
+    rows, so memory stays bounded for long articles.
     """
-    sims = a @ b.T  # (len(a), len(b))
-    col_best = sims.max(axis=0)  # each candidate chunk's best match in a
     counts = np.diff(np.append(starts, len(b)))
+    step = max(1, _SCORE_BLOCK // max(1, len(b)))
+    col_best = np.full(len(b), -np.inf, dtype=np.float32)
+    row_sum = np.zeros(len(starts), dtype=np.float64)
+    for i in range(0, len(a), step):
+        sims = a[i : i + step] @ b.T  # (block, len(b))
+        np.maximum(col_best, sims.max(axis=0), out=col_best)  # each candidate chunk's best match in a
+        row_sum += np.maximum.reduceat(sims, starts, axis=1).sum(axis=0)
     col_mean = np.add.reduceat(col_best, starts) / counts
-    row_mean = np.maximum.reduceat(sims, starts, axis=1).mean(axis=0)
+    row_mean = row_sum / len(a)
     scores = 0.5 * (row_mean + col_mean)
     # Best row per segment: argmax of col_best within each segment.
     seg = np.repeat(np.arange(len(starts)), counts)
@@ -95,20 +149,24 @@ def rank_related(
 ) -> list[tuple[int, float, int]]:
     """Articles most similar to an article with chunk ``vectors``, as ``(seq, score, row)``.
 
-    Candidates are the articles owning the nearest chunks of each of its chunks and of its
-    centroid; they are then scored exactly with :func:`article_similarity`. ``row`` is the
-    candidate's chunk closest to any of the article's chunks (the passage to show).
+    Candidates are the articles owning the nearest chunks of other articles (not in
+    ``exclude``) to each of its chunks and to its centroid (:func:`other_rows`); they are then
+    scored exactly with :func:`article_similarity`. ``row`` is the candidate's chunk closest to
+    any of the article's chunks (the passage to show).
     """
     if len(vectors) == 0:
         return []
     centroid = vectors.mean(axis=0, keepdims=True)
     centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
     queries = np.vstack([vectors, centroid]).astype(np.float32)
-    total = snap.size if allowed_rows is None else len(allowed_rows)
-    fetch = min(total, max(4 * k, 50))
+    own = snap.rows_for_seqs(sorted(exclude))
+    if allowed_rows is not None:
+        own = own[np.isin(own, allowed_rows)]
+    total = (snap.size if allowed_rows is None else len(allowed_rows)) - len(own)
+    fetch = candidate_fetch(k, total)
     candidates: set[int] = set()
-    while True:
-        _, rows = snap.search(queries, fetch, allowed_rows)
+    while total > 0:
+        rows = other_rows(snap, queries, fetch, own, allowed_rows)
         candidates = {int(snap.doc_seqs[r]) for r in rows.ravel().tolist() if r >= 0} - exclude
         if len(candidates) >= 2 * k or fetch >= total:
             break

@@ -16,14 +16,31 @@ Everything else keeps its list.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 
-from semclust.search.ranking import rank_related, segment_scores
+from semclust.search.ranking import (
+    OWN_ROWS_TRIM,
+    candidate_fetch,
+    drop_own_rows,
+    other_rows,
+    rank_related,
+    segment_scores,
+)
 from semclust.vectors.snapshot import Snapshot
 
-__all__ = ["DEFAULT_RELATED_K", "RelatedList", "candidate_fetch", "related_lists"]
+__all__ = [
+    "DEFAULT_RELATED_K",
+    "RELATED_K_STATE",
+    "RelatedList",
+    "RelatedTable",
+    "candidate_fetch",
+    "listed_related",
+    "related_lists",
+    "update_related",
+]
 
 #: Related articles kept per article (0 turns precomputation off).
 DEFAULT_RELATED_K = 20
@@ -31,10 +48,62 @@ DEFAULT_RELATED_K = 20
 #: ``(neighbour seqs, exact scores, best chunk rows)`` of one article, best first.
 RelatedList = tuple[np.ndarray, np.ndarray, np.ndarray]
 
+#: The state key recording the list length the stored lists were computed for.
+RELATED_K_STATE = "related_k"
 
-def candidate_fetch(k: int, total: int) -> int:
-    """Neighbours fetched per query vector when looking for ``k`` related articles."""
-    return min(total, max(4 * k, 50))
+
+class RelatedTable(Protocol):
+    """Where the lists are kept (a store's catalog is one); called inside its write or read."""
+
+    def state(self, key: str, default: str | None = None) -> str | None:
+        """A recorded value."""
+
+    def set_state(self, key: str, value: str | int) -> None:
+        """Record a value."""
+
+    def listing(self, seqs: Iterable[int]) -> set[int]:
+        """Articles whose list names any of ``seqs``."""
+
+    def related_of(self, seq: int, k: int) -> list[tuple[int, float, int]]:
+        """``seq``'s stored list as ``(seq, score, chunk_id)``, best first."""
+
+    def replace_related(
+        self, drop: Iterable[int], lists: Mapping[int, tuple[Sequence[int], Sequence[float], Sequence[int]]]
+    ) -> None:
+        """Delete the lists of ``drop`` and of ``lists``' keys, then store ``lists``."""
+
+    def clear_related(self) -> None:
+        """Delete every list."""
+
+
+def _neighbour_rows(
+    snap: Snapshot,
+    groups: list[np.ndarray],
+    queries: np.ndarray,
+    owner: np.ndarray,
+    n_chunk_q: int,
+    fetch: int,
+) -> list[np.ndarray]:
+    """For each article (its rows in ``groups``), the rows its queries (chunks, then centroid)
+    find among the other articles, exactly as :func:`~semclust.search.ranking.rank_related`
+    finds them: short articles in one batched search, long ones one at a time.
+    """
+    short = np.array([len(g) <= OWN_ROWS_TRIM for g in groups])
+    q_short = np.concatenate([short[owner], short])
+    batch = np.zeros((0, 0), dtype=np.int64)
+    if q_short.any():
+        _, rows = snap.search(queries[q_short], fetch + OWN_ROWS_TRIM)
+        batch = np.full((len(queries), rows.shape[1]), -1, dtype=np.int64)
+        batch[q_short] = rows
+    offsets = np.concatenate([[0], np.cumsum([len(g) for g in groups])])
+    out = []
+    for i, own in enumerate(groups):
+        picks = np.r_[offsets[i] : offsets[i + 1], n_chunk_q + i]
+        if short[i]:
+            out.append(drop_own_rows(batch[picks], own, fetch))
+        else:
+            out.append(other_rows(snap, queries[picks], fetch, own))
+    return out
 
 
 def related_lists(
@@ -58,28 +127,25 @@ def related_lists(
     out: dict[int, RelatedList] = {}
     if not wanted or k <= 0 or snap.size == 0:
         return out
-    total = snap.size
-    fetch = candidate_fetch(k, total)
     row_groups = [snap.rows_of(s) for s in wanted]
     lengths = np.array([len(r) for r in row_groups], dtype=np.int64)
-    q_rows = np.concatenate(row_groups)
-    chunk_q = np.asarray(snap.vectors[q_rows], dtype=np.float32)
+    chunk_q = np.asarray(snap.vectors[np.concatenate(row_groups)], dtype=np.float32)
     owner = np.repeat(np.arange(len(wanted)), lengths)
     cents = np.zeros((len(wanted), chunk_q.shape[1]), dtype=np.float32)
     np.add.at(cents, owner, chunk_q)
     cents /= np.maximum(np.linalg.norm(cents, axis=1, keepdims=True), 1e-12)
-    _, nn = snap.search(np.vstack([chunk_q, cents]), fetch)
-    nn_seqs = np.where(nn >= 0, snap.doc_seqs[np.maximum(nn, 0)], -1)
+    fetch = candidate_fetch(k, snap.size)
+    found = _neighbour_rows(snap, row_groups, np.vstack([chunk_q, cents]), owner, len(chunk_q), fetch)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    n_chunk_q = len(chunk_q)
     for i, seq in enumerate(wanted):
         a_rows = slice(int(offsets[i]), int(offsets[i + 1]))
-        found = np.concatenate([nn_seqs[a_rows].ravel(), nn_seqs[n_chunk_q + i]])
-        cands = np.unique(found[(found >= 0) & (found != seq)])
+        rows = found[i].ravel()
+        cands = np.unique(snap.doc_seqs[rows[rows >= 0]])
+        cands = cands[cands != seq]
         if neighbours is not None:
             neighbours.update(cands.tolist())
-        if len(cands) < 2 * k and fetch < total:
-            # Too few distinct neighbours (long articles): the live path widens its search.
+        if len(cands) < 2 * k and fetch < snap.size - lengths[i]:
+            # Too few distinct neighbours: the live path widens its search.
             ranked = rank_related(snap, chunk_q[a_rows], k, exclude=frozenset({seq}))
             out[seq] = (
                 np.array([r[0] for r in ranked], dtype=np.int64),
@@ -98,3 +164,49 @@ def related_lists(
         order = np.lexsort((cands, -scores))[:k]  # best first, ties by key as rank_related
         out[seq] = (cands[order].astype(np.int64), scores[order], b_rows[best[order]].astype(np.int64))
     return out
+
+
+def update_related(snap: Snapshot, changed: set[int], removed: set[int], k: int, table: RelatedTable) -> None:
+    """Refresh the stored lists that a commit of ``snap`` can change (call inside the write).
+
+    Args:
+        snap: The new snapshot.
+        changed: Keys of the articles whose vectors are new in ``snap``.
+        removed: Keys of the articles whose vectors went away.
+        k: List length (0: keep no lists).
+        table: Where the lists are stored.
+    """
+    if k <= 0:
+        return
+    articles = snap.seqs()
+    if table.state(RELATED_K_STATE) != str(k) or len(changed) > len(articles) // 2:
+        lists = related_lists(snap, articles, k)
+        table.clear_related()
+    else:
+        near: set[int] = set()
+        lists = related_lists(snap, changed, k, neighbours=near)
+        stale = (near | table.listing(removed | changed)) - changed - removed
+        lists.update(related_lists(snap, stale, k))
+    table.replace_related(
+        removed | changed,
+        {seq: (o.tolist(), s.tolist(), snap.chunk_ids[r].tolist()) for seq, (o, s, r) in lists.items()},
+    )
+    table.set_state(RELATED_K_STATE, k)
+
+
+def listed_related(
+    snap: Snapshot, seq: int, k: int, stored_k: int, table: RelatedTable
+) -> list[tuple[int, float, int]] | None:
+    """``seq``'s stored list as ``(seq, score, row)``, or ``None`` when it cannot answer ``k``
+    (``k`` above the stored length ``stored_k``, lists of another length, or none stored).
+    """
+    if k > stored_k or table.state(RELATED_K_STATE) != str(stored_k):
+        return None
+    listed = table.related_of(seq, k)
+    if not listed:
+        return None
+    cids = np.array([c for _, _, c in listed], dtype=np.int64)
+    rows = np.minimum(np.searchsorted(snap.chunk_ids, cids), snap.size - 1)
+    if not np.array_equal(snap.chunk_ids[rows], cids):
+        return None  # not this snapshot's chunks (should not happen): answer live
+    return [(o, s, int(r)) for (o, s, _), r in zip(listed, rows.tolist())]

@@ -9,9 +9,13 @@
  *   data-semclust-k      number of links, 1 to 100 (default 5)
  *   data-semclust-href   link for articles without a URL, "{id}" replaced by the article id
  *   data-semclust-title  a heading shown above the list
- * The element's data-semclust-state becomes "loading", then "ready", "empty" or "error", and a
- * "semclust:rendered" event is dispatched on it. Call window.semclust.renderRelated() after
- * adding elements to a page. API text is set with textContent only; links must be http(s).
+ *   data-semclust-empty  text shown when there is nothing to list (no related articles, or an
+ *                        id the API does not know); default "No related articles.", "" for none
+ * The element's data-semclust-state becomes "loading", then "ready", "empty" (nothing to list,
+ * or an unknown id) or "error" (the API failed or is unreachable: nothing shown, the reason in
+ * the console), and a "semclust:rendered" event is dispatched on it. Call
+ * window.semclust.renderRelated() after adding elements to a page. API text is set with
+ * textContent only; links must be http(s).
  */
 (function () {
   "use strict";
@@ -65,7 +69,7 @@
     list.className = "semclust-related-list";
     for (var i = 0; i < results.length; i++) {
       var hit = results[i] || {};
-      var id = String(hit.id || "");
+      var id = String(hit.doc_id || hit.id || "");
       var href = safeUrl(hit.url);
       if (!href && template) {
         href = safeUrl(template.split("{id}").join(encodeURIComponent(id)));
@@ -83,6 +87,19 @@
     return list;
   }
 
+  function showEmpty(el) {
+    var text = option(el, "empty");
+    if (text === null) {
+      text = "No related articles.";
+    }
+    if (text) {
+      var note = document.createElement("p");
+      note.className = "semclust-related-empty";
+      note.textContent = text;
+      el.appendChild(note);
+    }
+  }
+
   function render(el) {
     var id = el.getAttribute("data-semclust-related");
     if (!id) {
@@ -95,6 +112,9 @@
     el.setAttribute("data-semclust-state", "loading");
     return fetch(url, { credentials: "omit", headers: { Accept: "application/json" } })
       .then(function (response) {
+        if (response.status === 404) {
+          return { results: [], unknown: true };
+        }
         if (!response.ok) {
           throw new Error("semclust: HTTP " + response.status + " for " + url);
         }
@@ -103,17 +123,23 @@
       .then(function (data) {
         var results = data && Array.isArray(data.results) ? data.results : [];
         clear(el);
+        if (data && data.unknown && window.console) {
+          window.console.warn("semclust: no article with id " + JSON.stringify(id));
+        }
+        if (!results.length) {
+          showEmpty(el);
+          finish(el, "empty", 0);
+          return;
+        }
         var title = option(el, "title");
-        if (title && results.length) {
+        if (title) {
           var heading = document.createElement("p");
           heading.className = "semclust-related-title";
           heading.textContent = title;
           el.appendChild(heading);
         }
-        if (results.length) {
-          el.appendChild(buildList(el, results));
-        }
-        finish(el, results.length ? "ready" : "empty", results.length);
+        el.appendChild(buildList(el, results));
+        finish(el, "ready", results.length);
       })
       .catch(function (err) {
         finish(el, "error", 0);

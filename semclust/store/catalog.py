@@ -1,16 +1,15 @@
-"""The SQLite side of a store: documents, chunks, metadata filters and the committed generation.
+"""The SQLite side of a store: documents, chunks, related lists and the committed generation.
 
 The database is the source of truth for what is committed. It records the *generation* of the
 vector snapshot that matches its rows; a write builds the new snapshot first and then commits the
 rows and the new generation in one SQLite transaction, so a crash at any point leaves the last
-committed state.
+committed state. Every SQL statement of the store lives in this module (the filter conditions
+are built by :mod:`semclust.store.filters`).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -20,9 +19,25 @@ from pathlib import Path
 from typing import Any
 
 from semclust._types import Document
-from semclust.errors import InvalidArgumentError, StoreFormatError
+from semclust.errors import StoreFormatError
+from semclust.store.filters import NUMBER_SQL_FUNCTION, Condition, as_number
 
-__all__ = ["Catalog", "DocRow", "build_filter"]
+__all__ = ["BUSY_TIMEOUT_S", "CATALOG_NAME", "Catalog", "DocRow", "NewChunk"]
+
+#: The catalog's file name inside a store folder.
+CATALOG_NAME = "store.sqlite"
+
+#: Seconds a connection waits for another connection's write lock before SQLite gives up.
+#: Writers are already serialised by the store's ``write.lock`` and WAL readers never wait on a
+#: writer, so this only covers checkpoints and a second process' brief schema set-up. (The
+#: embedding cache, a separate database shared by every store, has its own timeout.)
+BUSY_TIMEOUT_S = 30.0
+
+#: Parameters per statement when looking up many keys (SQLite's limit is 999 on old builds).
+_IN_PART = 500
+
+#: Tables every store's catalog has (a file without them is not a store's catalog).
+_TABLES = frozenset({"docs", "chunks", "state", "related"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -63,10 +78,6 @@ CREATE TABLE IF NOT EXISTS related (
 CREATE INDEX IF NOT EXISTS related_other ON related(other);
 """
 
-_COLUMNS = {"doc_id", "title", "url", "published", "source"}
-_FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
-_OPS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-
 
 @dataclass(frozen=True)
 class DocRow:
@@ -78,109 +89,15 @@ class DocRow:
     duplicate_of: str | None
 
 
-def _row_to_doc(row: sqlite3.Row) -> DocRow:
-    doc = Document(
-        id=row["doc_id"],
-        text=row["text"],
-        title=row["title"],
-        url=row["url"],
-        published=row["published"],
-        source=row["source"],
-        metadata=json.loads(row["metadata"]),
-    )
-    return DocRow(int(row["seq"]), doc, row["text_hash"], row["duplicate_of"])
+@dataclass(frozen=True)
+class NewChunk:
+    """A chunk row to insert: its id, its article's key, its index and character span."""
 
-
-def _field_expr(name: str, params: list[Any]) -> str:
-    if not _FIELD_RE.match(name):
-        raise InvalidArgumentError(
-            f"filter field {name!r} is not a valid field name (letters, digits, '_', '.', '-')"
-        )
-    if name in _COLUMNS:
-        return name
-    params.append(f'$."{name}"')
-    return "json_extract(metadata, ?)"
-
-
-def _scalar(name: str, value: Any) -> Any:
-    if isinstance(value, (_dt.date, _dt.datetime)):
-        return value.isoformat()
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    raise InvalidArgumentError(
-        f"filter {name!r}: expected a string or number, a list of them, or a dict of "
-        f"comparisons like {{'gte': 1}}, got {type(value).__name__}"
-    )
-
-
-def build_filter(
-    filters: Mapping[str, Any] | None,
-    *,
-    since: str | _dt.date | None = None,
-    until: str | _dt.date | None = None,
-) -> tuple[str, list[Any]]:
-    """Turn metadata filters into a SQL condition on ``docs`` and its parameters.
-
-    Each filter is ``field=value``: a scalar means equality, a list/tuple/set means "one of",
-    ``None`` means "missing", and a dict of comparisons (``eq ne gt gte lt lte in``) means all of
-    them, e.g. ``{"published": {"gte": "2024-01-01"}}``. ``field`` is ``title``, ``url``,
-    ``source``, ``published``, ``doc_id`` or any metadata field. ``since``/``until`` bound
-    ``published`` (both inclusive; a date ``until`` includes that whole day).
-    """
-    clauses: list[str] = []
-    params: list[Any] = []
-    for name, cond in (filters or {}).items():
-        if isinstance(cond, Mapping):
-            for op, val in cond.items():
-                if op == "in":
-                    vals = [_scalar(name, v) for v in val]
-                    expr = _field_expr(name, params)
-                    clauses.append(f"{expr} IN ({','.join('?' * len(vals))})" if vals else "0")
-                    params.extend(vals)
-                elif op in _OPS:
-                    expr = _field_expr(name, params)
-                    clauses.append(f"{expr} {_OPS[op]} ?")
-                    params.append(_scalar(name, val))
-                else:
-                    raise InvalidArgumentError(
-                        f"filter {name!r}: unknown comparison {op!r}; use one of " + ", ".join([*_OPS, "in"])
-                    )
-        elif isinstance(cond, (list, tuple, set, frozenset)):
-            vals = [_scalar(name, v) for v in cond]
-            expr = _field_expr(name, params)
-            clauses.append(f"{expr} IN ({','.join('?' * len(vals))})" if vals else "0")
-            params.extend(vals)
-        elif cond is None:
-            expr = _field_expr(name, params)
-            clauses.append(f"{expr} IS NULL")
-        else:
-            expr = _field_expr(name, params)
-            clauses.append(f"{expr} = ?")
-            params.append(_scalar(name, cond))
-    if since is not None:
-        clauses.append("published >= ?")
-        params.append(_date_bound("since", since))
-    if until is not None:
-        bound = _date_bound("until", until)
-        if len(bound) == 10:
-            clauses.append("published < ?")
-            params.append((_dt.date.fromisoformat(bound) + _dt.timedelta(days=1)).isoformat())
-        else:
-            clauses.append("published <= ?")
-            params.append(bound)
-    return (" AND ".join(clauses) or "1"), params
-
-
-def _date_bound(name: str, value: str | _dt.date) -> str:
-    from semclust._types import normalize_published
-
-    try:
-        out = normalize_published(value)
-    except ValueError as err:
-        raise InvalidArgumentError(f"{name}: {err}") from None
-    if out is None:
-        raise InvalidArgumentError(f"{name}: expected an ISO date such as '2024-02-17'")
-    return out
+    chunk_id: int
+    seq: int
+    index: int
+    start: int
+    end: int
 
 
 class Catalog:
@@ -199,8 +116,11 @@ class Catalog:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                conn = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                )
                 conn.row_factory = sqlite3.Row
+                conn.create_function(NUMBER_SQL_FUNCTION, 1, as_number, deterministic=True)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
             except sqlite3.DatabaseError as err:
@@ -214,6 +134,23 @@ class Catalog:
     def create_schema(self) -> None:
         """Create the tables if they do not exist."""
         self.db.executescript(_SCHEMA)
+
+    def check_schema(self) -> None:
+        """Raise :class:`~semclust.errors.StoreFormatError` unless this file holds a store's
+        tables (a lost, emptied or truncated catalog is never taken for an empty store).
+        """
+        try:
+            names = {str(r[0]) for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            self.db.execute("SELECT COUNT(*) FROM docs").fetchone()
+        except sqlite3.DatabaseError as err:
+            raise StoreFormatError(f"{self.path} is damaged ({err}); restore it from a backup") from None
+        missing = sorted(_TABLES - names)
+        if missing:
+            raise StoreFormatError(
+                f"{self.path} has no {', '.join(missing)} table(s): the store's catalog is missing, empty "
+                "or truncated, so its articles cannot be read. Restore the file from a backup, or "
+                "index the articles again into a new store"
+            )
 
     def close(self) -> None:
         """Close every thread's connection."""
@@ -259,10 +196,48 @@ class Catalog:
 
     # -- queries (call inside read() or write()) -----------------------------------------
 
+    def _row_to_doc(self, row: sqlite3.Row) -> DocRow:
+        try:
+            metadata = json.loads(row["metadata"])
+        except (TypeError, ValueError) as err:
+            raise StoreFormatError(
+                f"{self.path}: article {row['doc_id']!r} has metadata that is not JSON ({err}); "
+                "the catalog is damaged: add the article again to rewrite it"
+            ) from None
+        if not isinstance(metadata, dict):
+            raise StoreFormatError(
+                f"{self.path}: article {row['doc_id']!r} has metadata that is not a JSON object; "
+                "the catalog is damaged: add the article again to rewrite it"
+            )
+        doc = Document(
+            id=row["doc_id"],
+            text=row["text"],
+            title=row["title"],
+            url=row["url"],
+            published=row["published"],
+            source=row["source"],
+            metadata=metadata,
+        )
+        return DocRow(int(row["seq"]), doc, row["text_hash"], row["duplicate_of"])
+
+    def _int_state(self, key: str, default: int) -> int:
+        value = self.state(key)
+        if value is None:
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise StoreFormatError(
+                f"{self.path}: the state {key!r} is {value!r}, not a whole number; the catalog is damaged"
+            ) from None
+
     def generation(self) -> int:
         """The committed snapshot generation (0 for an empty store)."""
-        row = self.db.execute("SELECT value FROM state WHERE key = 'generation'").fetchone()
-        return int(row[0]) if row else 0
+        return self._int_state("generation", 0)
+
+    def next_chunk_id(self) -> int:
+        """The first chunk id the next write may use (chunk ids are never reused)."""
+        return self._int_state("next_chunk_id", 1)
 
     def state(self, key: str, default: str | None = None) -> str | None:
         """A value from the state table."""
@@ -281,24 +256,33 @@ class Catalog:
         chunks = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         return {"articles": int(docs), "duplicates": int(dups), "chunks": int(chunks)}
 
+    def chunk_count(self) -> int:
+        """Number of chunk rows (one per row of the committed snapshot)."""
+        return int(self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
     def _in_parts(self, sql: str, values: Iterable[Any]) -> Iterator[sqlite3.Row]:
-        """Run ``sql`` (with one ``IN ({})`` placeholder) over the distinct ``values``, 500 at a
-        time (SQLite limits the number of parameters of one statement).
+        """Run ``sql`` (with one ``IN ({})`` placeholder) over the distinct ``values``, a part at
+        a time (SQLite limits the number of parameters of one statement).
         """
         uniq = list(dict.fromkeys(values))
-        for i in range(0, len(uniq), 500):
-            part = uniq[i : i + 500]
+        for i in range(0, len(uniq), _IN_PART):
+            part = uniq[i : i + _IN_PART]
             yield from self.db.execute(sql.format(",".join("?" * len(part))), part)
 
     def get_many(self, doc_ids: Iterable[str]) -> dict[str, DocRow]:
         """Rows for the given ids (unknown ids are absent)."""
         rows = self._in_parts("SELECT * FROM docs WHERE doc_id IN ({})", doc_ids)
-        return {d.doc.id: d for d in map(_row_to_doc, rows)}
+        return {d.doc.id: d for d in map(self._row_to_doc, rows)}
 
     def by_seq(self, seqs: Sequence[int]) -> dict[int, DocRow]:
         """Rows by integer key."""
         rows = self._in_parts("SELECT * FROM docs WHERE seq IN ({})", (int(s) for s in seqs))
-        return {d.seq: d for d in map(_row_to_doc, rows)}
+        return {d.seq: d for d in map(self._row_to_doc, rows)}
+
+    def ids_by_seq(self, seqs: Iterable[int]) -> dict[int, str]:
+        """Article ids by integer key (unknown keys are absent)."""
+        rows = self._in_parts("SELECT seq, doc_id FROM docs WHERE seq IN ({})", (int(s) for s in seqs))
+        return {int(seq): str(doc_id) for seq, doc_id in rows}
 
     def canonical_with_hash(self, text_hash: str, exclude: set[str]) -> str | None:
         """The id of a non-duplicate article with this text hash, ignoring ``exclude``."""
@@ -338,16 +322,92 @@ class Catalog:
         )
         return [(int(o), float(s), int(c)) for o, s, c in rows]
 
+    def related_rows(self) -> int:
+        """Number of rows in the related lists (all articles together)."""
+        return int(self.db.execute("SELECT COUNT(*) FROM related").fetchone()[0])
+
     def listing(self, seqs: Iterable[int]) -> set[int]:
         """Articles whose related list names any of ``seqs``."""
         sql = "SELECT DISTINCT seq FROM related WHERE other IN ({})"
         return {int(r[0]) for r in self._in_parts(sql, (int(s) for s in seqs))}
 
+    def filtered_seqs(self, condition: Condition) -> list[int]:
+        """Keys of the non-duplicate articles matching a :mod:`semclust.store.filters` condition."""
+        where, params = condition
+        q = f"SELECT seq FROM docs WHERE duplicate_of IS NULL AND ({where})"
+        return [int(r[0]) for r in self.db.execute(q, params)]
+
+    def doc_ids(self) -> list[str]:
+        """All article ids, in insertion order."""
+        return [str(r[0]) for r in self.db.execute("SELECT doc_id FROM docs ORDER BY seq")]
+
+    def iter_docs(self) -> Iterator[DocRow]:
+        """All stored articles, in insertion order."""
+        for row in self.db.execute("SELECT * FROM docs ORDER BY seq"):
+            yield self._row_to_doc(row)
+
+    # -- changes (call inside write()) ---------------------------------------------------
+
+    def delete_article(self, seq: int) -> None:
+        """Delete an article and its chunks."""
+        self.delete_chunks(seq)
+        self.db.execute("DELETE FROM docs WHERE seq = ?", (seq,))
+
+    def delete_chunks(self, seq: int) -> None:
+        """Delete an article's chunk rows (before it is chunked again)."""
+        self.db.execute("DELETE FROM chunks WHERE seq = ?", (seq,))
+
+    @staticmethod
+    def _doc_values(doc: Document, duplicate_of: str | None, now: str) -> tuple[Any, ...]:
+        metadata = json.dumps(dict(doc.metadata), sort_keys=True, ensure_ascii=False, allow_nan=False)
+        fields = (doc.title, doc.text, doc.url, doc.published, doc.source)
+        return (*fields, metadata, doc.text_hash, duplicate_of, now)
+
+    def insert_doc(self, doc: Document, duplicate_of: str | None, now: str) -> int:
+        """Insert a new article row; returns its key."""
+        cur = self.db.execute(
+            "INSERT INTO docs (title, text, url, published, source, metadata, text_hash, duplicate_of, "
+            "updated_at, doc_id, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (*self._doc_values(doc, duplicate_of, now), doc.id, now),
+        )
+        return int(cur.lastrowid or 0)
+
+    def update_doc(self, seq: int, doc: Document, duplicate_of: str | None, now: str) -> None:
+        """Replace the stored fields of the article with key ``seq``."""
+        self.db.execute(
+            "UPDATE docs SET title=?, text=?, url=?, published=?, source=?, metadata=?, "
+            "text_hash=?, duplicate_of=?, updated_at=? WHERE seq=?",
+            (*self._doc_values(doc, duplicate_of, now), seq),
+        )
+
+    def make_canonical(self, seq: int, now: str) -> None:
+        """Turn a duplicate into an article of its own (its chunks are inserted after)."""
+        self.delete_chunks(seq)
+        self.db.execute("UPDATE docs SET duplicate_of = NULL, updated_at = ? WHERE seq = ?", (now, seq))
+
+    def set_duplicate_of(self, doc_id: str, canonical: str) -> None:
+        """Record ``doc_id`` as a duplicate of ``canonical``."""
+        self.db.execute("UPDATE docs SET duplicate_of = ? WHERE doc_id = ?", (canonical, doc_id))
+
+    def insert_chunks(self, chunks: Iterable[NewChunk]) -> None:
+        """Insert chunk rows."""
+        self.db.executemany(
+            "INSERT INTO chunks (chunk_id, seq, idx, start_char, end_char) VALUES (?,?,?,?,?)",
+            [(c.chunk_id, c.seq, c.index, c.start, c.end) for c in chunks],
+        )
+
+    def set_generation(self, generation: int, next_chunk_id: int) -> None:
+        """Record the snapshot generation the rows now match, and the next free chunk id (the
+        last statement of a write: the commit makes both visible together).
+        """
+        self.set_state("generation", generation)
+        self.set_state("next_chunk_id", next_chunk_id)
+
     def replace_related(
         self, drop: Iterable[int], lists: Mapping[int, tuple[Sequence[int], Sequence[float], Sequence[int]]]
     ) -> None:
         """Delete the lists of ``drop`` and of the keys of ``lists``, then store ``lists``
-        (``seq -> (others, scores, chunk_ids)``). Call inside :meth:`write`.
+        (``seq -> (others, scores, chunk_ids)``).
         """
         gone = set(drop) | set(lists)
         for _ in self._in_parts("DELETE FROM related WHERE seq IN ({})", sorted(gone)):
@@ -362,19 +422,5 @@ class Catalog:
         )
 
     def clear_related(self) -> None:
-        """Delete every related list. Call inside :meth:`write`."""
+        """Delete every related list."""
         self.db.execute("DELETE FROM related")
-
-    def filtered_seqs(self, where: str, params: list[Any]) -> list[int]:
-        """Keys of the non-duplicate articles matching a :func:`build_filter` condition."""
-        q = f"SELECT seq FROM docs WHERE duplicate_of IS NULL AND ({where})"
-        return [int(r[0]) for r in self.db.execute(q, params)]
-
-    def doc_ids(self) -> list[str]:
-        """All article ids, in insertion order."""
-        return [str(r[0]) for r in self.db.execute("SELECT doc_id FROM docs ORDER BY seq")]
-
-    def iter_docs(self) -> Iterator[DocRow]:
-        """All stored articles, in insertion order."""
-        for row in self.db.execute("SELECT * FROM docs ORDER BY seq"):
-            yield _row_to_doc(row)

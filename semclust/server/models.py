@@ -1,0 +1,186 @@
+"""The HTTP API's request and response models (they document the API in ``/docs``).
+
+The response models describe exactly what the routes send: a hit is
+:meth:`semclust.Hit.to_dict` (the same shape as ``semclust search --json``), and the tests
+validate real replies of every route against the app's OpenAPI schemas. The output models
+forbid extra fields, so a field added to a reply but not to its model fails those tests.
+
+The id rule (:func:`id_problem`) is the same for reads (path parameters) and writes (the ``id``
+of ``POST /documents``): an id that can be written can always be read back.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "MAX_ID_CHARS",
+    "MAX_PUBLISHED_CHARS",
+    "MAX_SOURCE_CHARS",
+    "MAX_URL_CHARS",
+    "ArticleIn",
+    "DocumentOut",
+    "ErrorOut",
+    "HealthOut",
+    "HitOut",
+    "HitsOut",
+    "ThemesOut",
+    "WriteOut",
+    "id_problem",
+]
+
+#: Longest article id accepted, in characters.
+MAX_ID_CHARS = 256
+#: Longest ``url`` of a posted article.
+MAX_URL_CHARS = 4096
+#: Longest ``published`` (and ``since``/``until``) value.
+MAX_PUBLISHED_CHARS = 40
+#: Longest ``source`` of a posted article (and of the ``source`` filter).
+MAX_SOURCE_CHARS = 512
+
+_NOT_IDS = frozenset({".", ".."})
+
+
+def id_problem(doc_id: str) -> str | None:
+    r"""What is wrong with ``doc_id`` as an article id, or ``None`` when it is a valid one.
+
+    An id has 1 to :data:`MAX_ID_CHARS` characters, no control characters (``\x00``-``\x1f``,
+    ``\x7f``-``\x9f``) or lone surrogates, no leading or trailing whitespace (readers strip
+    it, so such an id could never be looked up) and is neither blank nor ``.``/``..``.
+    """
+    if not doc_id or len(doc_id) > MAX_ID_CHARS:
+        return f"expected 1 to {MAX_ID_CHARS} characters"
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in doc_id):
+        return "control characters and lone surrogates are not allowed in ids"
+    if doc_id != doc_id.strip():
+        return "an id may not start or end with whitespace"
+    if doc_id in _NOT_IDS:
+        return "'.' and '..' are not ids"
+    return None
+
+
+class _Out(BaseModel):
+    """Response models: exactly these fields (``additionalProperties: false`` in the schema)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class HitOut(_Out):
+    """One related or matching article: :meth:`semclust.Hit.to_dict`."""
+
+    doc_id: str = Field(description="the article's id")
+    title: str
+    score: float = Field(description="cosine similarity, higher is closer")
+    passage: str = Field(description="the best-matching chunk of the article")
+    start: int = Field(description="character offset of the passage in the article text")
+    end: int = Field(description="character offset one past the passage's end")
+    url: str | None = None
+    source: str | None = None
+    published: str | None = None
+    metadata: dict[str, Any] = Field(
+        description="the article's other fields (a source `path` only when relative)"
+    )
+
+
+class HitsOut(_Out):
+    """A ranked list of articles."""
+
+    id: str | None = Field(None, description="the article asked about (`/related`)")
+    query: str | None = Field(None, description="the query text (`/search`)")
+    k: int
+    generation: int = Field(description="the store generation the results were computed at")
+    results: list[HitOut]
+
+
+class DocumentOut(_Out):
+    """A stored article."""
+
+    id: str
+    title: str
+    text: str
+    url: str | None = None
+    published: str | None = None
+    source: str | None = None
+    metadata: dict[str, Any] = Field(
+        description="the article's other fields (a source `path` only when relative)"
+    )
+
+
+class WriteOut(_Out):
+    """What a ``POST`` or ``DELETE`` changed (:meth:`semclust.AddReport.to_dict`)."""
+
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    duplicates: dict[str, str] = Field(description="id: id of the article with the same text")
+    deleted: list[str]
+    chunks: int
+    embedded: int
+    skipped: list[str]
+    seconds: float
+    timings: dict[str, float]
+    generation: int = Field(description="the store generation after the write")
+
+
+class ThemesOut(BaseModel):
+    """The store's saved themes (:meth:`semclust.Themes.to_dict`) and how current they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+    generation: int | None = Field(description="the corpus generation the themes were fitted on")
+    store_generation: int = Field(description="the store's generation now")
+    stale: bool = Field(description="the store changed since the themes were fitted")
+    themes: list[dict[str, Any]]
+
+
+class HealthOut(_Out):
+    """Liveness and what is being served."""
+
+    status: str
+    articles: int
+    generation: int
+    model: str
+    writes: bool = Field(description="whether POST and DELETE are enabled (an API key is set)")
+    version: str
+
+
+class ValidationProblem(_Out):
+    """One invalid parameter of a 422."""
+
+    location: str
+    message: str
+
+
+class ErrorOut(_Out):
+    """An error: a short code and a message saying what was wrong."""
+
+    error: str
+    detail: str
+    errors: list[ValidationProblem] | None = Field(None, description="each invalid parameter (422)")
+    request_id: str | None = Field(None, description="the id to look for in the server log (500)")
+
+
+class ArticleIn(BaseModel):
+    """An article to add; fields other than these are kept as metadata."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
+    text: str = Field(min_length=1)
+    title: str = ""
+    url: str | None = Field(None, max_length=MAX_URL_CHARS)
+    published: str | None = Field(
+        None, max_length=MAX_PUBLISHED_CHARS, description="ISO date such as 2024-02-17"
+    )
+    source: str | None = Field(None, max_length=MAX_SOURCE_CHARS)
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        problem = id_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
