@@ -264,6 +264,7 @@ class AddReport:
             "chunks": self.chunks,
             "embedded": self.embedded,
             "skipped": [str(s) for s in self.skipped],
+            "replaced_in_batch": self.replaced_in_batch,
             "seconds": round(self.seconds, 3),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
@@ -280,4 +281,6 @@ class AddReport:
         parts.append(f"{self.chunks} chunks, {self.embedded} embedded")
         if self.skipped:
             parts.append(f"{len(self.skipped)} skipped")
+        if self.replaced_in_batch:
+            parts.append(f"{len(self.replaced_in_batch)} ids repeated in the batch (last kept)")
         return ", ".join(parts) + f" in {self.seconds:.1f}s"

@@ -24,9 +24,7 @@ from semclust.errors import EmptyInputError, InputError, SemclustError, StoreErr
 
 __all__ = ["EXIT_CODES", "exit_code", "main"]
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as for a program the shell saw killed by a closed pipe
 
 
@@ -74,9 +72,8 @@ _WHERE_OPS = {"=": "eq", "==": "eq", "!=": "ne", ">": "gt", ">=": "gte", "<": "l
 
 
 def where_value(text: str) -> Any:
-    """A ``--where`` value with its type, by the rule CSV columns are typed by (``300`` and
-    ``2.5`` are numbers, ``007`` is not); ``true``/``false`` are booleans, a quoted value
-    (``"300"``) and anything else a string.
+    """A ``--where`` value, typed by the rule for CSV columns (``300``, ``2.5`` are numbers, ``007``
+    is not); ``true``/``false`` are booleans, a quoted value (``"300"``) and the rest strings.
     """
     from semclust.ingest.records import number_or_text
 
@@ -87,9 +84,7 @@ def where_value(text: str) -> Any:
 
 
 def _filters(args: argparse.Namespace) -> dict[str, Any]:
-    """``--source`` and ``--where FIELD<op>VALUE`` as store filters: every condition must hold,
-    except that several ``FIELD=`` of one field mean "one of".
-    """
+    """``--source``, ``--where FIELD<op>VALUE`` as store filters: all must hold (``FIELD=`` twice: one of)."""
     conds: dict[str, dict[str, Any]] = {}
     if getattr(args, "source", None):
         conds["source"] = {"in": [args.source]}
@@ -392,14 +387,11 @@ def _add_read_parsers(sub: Any, common: Any, store_opt: Any, filt: Any) -> None:
     p = sub.add_parser("search", parents=[common, store_opt, filt], help="search a store")
     p.add_argument("query")
     p.set_defaults(func=cmd_search)
-
     p = sub.add_parser("related", parents=[common, store_opt, filt], help="articles related to an article")
     p.add_argument("doc_id")
     p.set_defaults(func=cmd_related)
-
     p = sub.add_parser("info", parents=[common, store_opt], help="describe a store")
     p.set_defaults(func=cmd_info)
-
     p = sub.add_parser("delete", parents=[common, store_opt], help="delete articles by id")
     p.add_argument("ids", nargs="+")
     p.set_defaults(func=cmd_delete)

@@ -49,7 +49,7 @@ def test_index_search_related_info_json(tmp_path: Path, capsys) -> None:
     assert main(["related", "china-hungary-security", "--store", str(store), "--json"]) == 0
     related = json.loads(capsys.readouterr().out)["hits"]
     # three candidates: the other seed article must come first, the off-topic ones after it
-    assert [h["doc_id"] for h in related][0] == "nato-china-watching-ukraine"
+    assert related[0]["doc_id"] == "nato-china-watching-ukraine"
     assert {h["doc_id"] for h in related[1:]} == {"pasta", "tides"}
     assert related[0]["score"] > max(h["score"] for h in related[1:])
     assert main(["info", "--store", str(store), "--json"]) == 0
@@ -114,7 +114,11 @@ def test_themes_command_and_store_facade(tmp_path: Path, capsys) -> None:
     store = semclust.Store.open(store_path, cache=False)
     themes = store.themes()
     pred = store.theme_of("china-hungary-security")
-    assert pred.theme_id == data["articles"]["china-hungary-security"] == themes.theme_of("china-hungary-security").theme_id
+    assert (
+        pred.theme_id
+        == data["articles"]["china-hungary-security"]
+        == themes.theme_of("china-hungary-security").theme_id
+    )
     assert "hungary" in pred.name
     assert main(["themes", "--store", str(store_path)]) == 0
     assert "keywords:" in capsys.readouterr().out
@@ -122,10 +126,34 @@ def test_themes_command_and_store_facade(tmp_path: Path, capsys) -> None:
 
 def _records(tmp_path: Path) -> Path:
     rows = [
-        {"key": "w1", "headline": "Border talks", "body": "Ministers met at the border to talk about trade and security.", "section": "world", "words": 120},
-        {"key": "w2", "headline": "Summit ends", "body": "The summit ended with a joint statement on security and trade.", "section": "world", "words": 450},
-        {"key": "b1", "headline": "Shares fall", "body": "Shares fell as trade talks stalled and security worries grew.", "section": "business", "words": 300},
-        {"key": "s1", "headline": "Cup final", "body": "The cup final went to penalties after a goalless draw in the rain.", "section": "sport", "words": 80},
+        {
+            "key": "w1",
+            "headline": "Border talks",
+            "body": "Ministers met at the border to talk about trade and security.",
+            "section": "world",
+            "words": 120,
+        },
+        {
+            "key": "w2",
+            "headline": "Summit ends",
+            "body": "The summit ended with a joint statement on security and trade.",
+            "section": "world",
+            "words": 450,
+        },
+        {
+            "key": "b1",
+            "headline": "Shares fall",
+            "body": "Shares fell as trade talks stalled and security worries grew.",
+            "section": "business",
+            "words": 300,
+        },
+        {
+            "key": "s1",
+            "headline": "Cup final",
+            "body": "The cup final went to penalties after a goalless draw in the rain.",
+            "section": "sport",
+            "words": 80,
+        },
     ]
     path = tmp_path / "news.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
@@ -142,7 +170,20 @@ def test_index_field_mapping(tmp_path: Path, capsys) -> None:
     assert "news.jsonl, line 1: field 'text': missing" in capsys.readouterr().err
     assert main(["index", str(records), "--store", str(store), *_FIELDS, "--json"]) == 0
     assert sorted(json.loads(capsys.readouterr().out)["added"]) == ["b1", "s1", "w1", "w2"]
-    assert main(["search", "cup final went to penalties after a goalless draw", "--store", str(store), "-k", "1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "cup final went to penalties after a goalless draw",
+                "--store",
+                str(store),
+                "-k",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     hit = json.loads(capsys.readouterr().out)["hits"][0]
     assert (hit["doc_id"], hit["title"]) == ("s1", "Cup final")
     assert hit["metadata"] == {"section": "sport", "words": 80}

@@ -8,6 +8,7 @@ PYTHONPATH. Most tests use the fake embedder (fast); one uses the real model on 
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import os
 import random
@@ -185,6 +186,7 @@ def test_build_equals_single_process(local_ray, tmp_path: Path) -> None:
     report = build([folder], tmp_path / "ray", model=FakeEmbedder(), cache=False, batch_size=8,
                    skip_errors=True)
     assert report.shards > 5 and report.workers == 2
+    assert report.embedded_at_commit == 0  # every vector came from the workers' shards
     assert sorted(report.added) == sorted(expected.added) and report.duplicates == expected.duplicates
     assert [str(s) for s in report.skipped] == [str(s) for s in expected.skipped] != []
     assert report.chunks == expected.chunks
@@ -261,7 +263,7 @@ def test_r8_with_the_real_model_equals_single_process(local_ray, tmp_path: Path)
     single = semclust.Store.open(tmp_path / "single", cache=False)
     single.add(semclust.read(inputs))
     report = build(inputs, tmp_path / "ray", cache=False, batch_size=40)
-    assert report.embedded > 0 and len(report.added) == len(single)
+    assert report.embedded > 0 and report.embedded_at_commit == 0 and len(report.added) == len(single)
     on_ray = semclust.Store.open(tmp_path / "ray", cache=False)
     assert on_ray.manifest["model"] == single.manifest["model"]
     assert_same_store(on_ray, single, ["oil prices fall", "bank interest rates", "grain exports"])
@@ -272,9 +274,16 @@ def test_theme_assignment_on_ray_equals_single_process(local_ray, tmp_path: Path
     folder = generated_corpus(tmp_path, n=240)
     store = semclust.Store.open(tmp_path / "s", model=FakeEmbedder(), cache=False)
     store.add(semclust.read(folder))
-    themes = store.themes(small_corpus=10_000, max_fit_articles=120, coords=False)  # a sample fit
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    themes = store.themes(  # a sample fit (PCA and k-means stand in for UMAP and HDBSCAN: fast)
+        small_corpus=50, max_fit_articles=120, coords=False,
+        umap_model=PCA(n_components=5, random_state=0), hdbscan_model=KMeans(3, n_init=3, random_state=0),
+    )
+    assert themes.params["n_fit_articles_"] == 120
     vectors, _, doc_ids = store.embeddings()
-    ids, got = assign_themes(vectors, doc_ids, themes, articles_per_task=50)
+    ids, got = assign_themes(vectors, doc_ids, themes, articles_per_task=64)  # 4 tasks
     assert ids == themes.article_ids and len(ids) > 200
     from semclust.themes.assign import assign, group_rows, unit_rows
 
@@ -300,7 +309,12 @@ def test_cli_index_and_themes_with_ray(local_ray, tmp_path: Path, capsys: pytest
     assert main(["index", str(SEEDS), "--store", str(store), "--ray", "--json", "--skip-errors"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert sorted(out["added"]) == sorted(p.stem for p in SEEDS.glob("*.txt"))
+    assert out["ray"]["shards"] == 1 and out["ray"]["embedded_at_commit"] == 0
     with semclust.Store.open(store) as st:
         assert len(st) == 2 and len(st.related(st.ids()[0], k=1)) == 1
     assert main(["index", str(tmp_path / "nothing-here"), "--store", str(store), "--ray"]) == 1
     assert "no such file or folder" in capsys.readouterr().err
+    if importlib.util.find_spec("sklearn") is not None:
+        assert main(["themes", "--store", str(store), "--ray", "--json", "--articles"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert sorted(a["doc_id"] for a in out["articles"]) == sorted(p.stem for p in SEEDS.glob("*.txt"))

@@ -98,10 +98,18 @@ def test_factory_knows_the_backends_lazily() -> None:
 # -- the torch backend, end to end ------------------------------------------------------------
 
 OTHERS = [
-    {"id": "cup-final", "title": "Cup final", "text": "The striker scored twice as the home side won the cup final "
-     "in extra time, and the fans celebrated in the stadium until late."},
-    {"id": "sourdough", "title": "Baking bread", "text": "Feed the starter, mix flour and water, fold the dough every "
-     "half hour and bake the loaf in a hot oven with steam."},
+    {
+        "id": "cup-final",
+        "title": "Cup final",
+        "text": "The striker scored twice as the home side won the cup final "
+        "in extra time, and the fans celebrated in the stadium until late.",
+    },
+    {
+        "id": "sourdough",
+        "title": "Baking bread",
+        "text": "Feed the starter, mix flour and water, fold the dough every "
+        "half hour and bake the loaf in a hot oven with steam.",
+    },
 ]
 
 
@@ -116,7 +124,9 @@ def test_torch_backend_builds_and_searches_a_store(tmp_path: Path) -> None:
         assert info["model"]["backend"] == "torch" and info["model"]["name"] == "all-MiniLM-L6-v2"
         assert info["model"]["fingerprint"] == torch_model.fingerprint
         assert info["articles"] == 4
-        assert store.search("Chinese security cooperation with Hungary", k=1).ids == ["china-hungary-security"]
+        assert store.search("Chinese security cooperation with Hungary", k=1).ids == [
+            "china-hungary-security"
+        ]
         assert store.search("who won the football match", k=1).ids == ["cup-final"]
         assert store.related("china-hungary-security", k=1).ids == ["nato-china-watching-ukraine"]
         assert store.related("cup-final", k=3).ids[-1] != "cup-final"

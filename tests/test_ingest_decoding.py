@@ -77,7 +77,10 @@ def test_binary_and_mid_file_decode_errors(tmp_path: Path) -> None:
 def test_record_files_in_other_encodings(tmp_path: Path) -> None:
     rows = '{"id": "a", "text": "Déjà vu in Zürich."}\n{"id": "b", "text": "Москва и Αθήνα."}\n'
     (tmp_path / "u16.jsonl").write_bytes(rows.encode("utf-16"))
-    assert [d.text for d in semclust.read(tmp_path / "u16.jsonl")] == ["Déjà vu in Zürich.", "Москва и Αθήνα."]
+    assert [d.text for d in semclust.read(tmp_path / "u16.jsonl")] == [
+        "Déjà vu in Zürich.",
+        "Москва и Αθήνα.",
+    ]
     latin = "id,text\n1,Le café était fermé à Zürich; la bière coûte cher.\n2,Déjà vu à Genève.\n"
     (tmp_path / "latin.csv").write_bytes(latin.encode("cp1252"))
     assert [d.text for d in semclust.read(tmp_path / "latin.csv")] == [

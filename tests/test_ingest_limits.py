@@ -21,12 +21,16 @@ from semclust.ingest.limits import MAX_FIELD_CHARS, MAX_ID_CHARS, MAX_RECORD_BYT
 BOMB_BYTES = 128 << 20  # decompressed; about 0.5 MB on disk
 
 
+class Hung(BaseException):
+    """Not an OSError (as TimeoutError is), so that no ``except OSError`` can swallow it."""
+
+
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
     """Fail the test instead of hanging: SIGALRM interrupts a blocking open() or read()."""
 
     def expired(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
+        raise Hung(f"still running after {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)

@@ -179,7 +179,7 @@ def test_refresh_work_is_linear_in_the_chunks_of_a_long_article(make_store, monk
     store.add(corpus(20, seed=2))
     monkeypatch.setattr(Snapshot, "search", search)
     rng = random.Random(1)
-    words = "glacier ice melt polar climate ocean warming snow arctic sea level".split()  # its own topic
+    words = ["glacier", "ice", "melt", "polar", "climate", "ocean", "warming", "snow", "arctic", "sea", "level"]  # its own topic
     text = " ".join(" ".join(rng.choice(words) for _ in range(10)) + "." for _ in range(900))
     report = store.add([semclust.Document(id="long", text=text)])
     assert report.chunks > 400
@@ -194,7 +194,7 @@ def test_segment_scores_in_blocks_equal_one_product(monkeypatch) -> None:
     b = rng.normal(size=(50, 8)).astype(np.float32)
     starts = np.array([0, 5, 6, 20, 44])
     whole = ranking.segment_scores(a, b, starts)
-    monkeypatch.setattr(ranking, "_SCORE_BLOCK", 60)  # blocks of one row of a
+    monkeypatch.setattr(ranking, "SCORE_BLOCK_ELEMENTS", 60)  # blocks of one row of a
     blocked = ranking.segment_scores(a, b, starts)
     np.testing.assert_allclose(whole[0], blocked[0], rtol=1e-6)
     np.testing.assert_array_equal(whole[1], blocked[1])

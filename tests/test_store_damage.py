@@ -53,7 +53,7 @@ def test_lost_catalog_refuses_to_open(tmp_path: Path, how: str) -> None:
     else:
         data = db.read_bytes()
         db.write_bytes(data[: len(data) // 3])
-    with pytest.raises(StoreFormatError, match="store.sqlite"):
+    with pytest.raises(StoreFormatError, match=r"store\.sqlite"):
         semclust.Store.open(path, cache=False)
     assert sorted((path / "snapshots").rglob("*")) == snapshot_before  # nothing was overwritten
 
@@ -106,7 +106,7 @@ def test_catalog_with_articles_but_no_manifest_is_not_recreated(tmp_path: Path) 
     filled(path)
     shutil.rmtree(path / "snapshots")
     (path / "manifest.json").unlink()
-    with pytest.raises(StoreFormatError, match="manifest.json is missing"):
+    with pytest.raises(StoreFormatError, match=r"manifest\.json is missing"):
         semclust.Store.open(path, model=FakeEmbedder(), cache=False)
     assert (path / "store.sqlite").exists()
 
@@ -131,7 +131,7 @@ def test_damaged_manifest(tmp_path: Path, case: str) -> None:
     filled(path)
     damage, message = MANIFEST_DAMAGE[case]
     damage(path)
-    with pytest.raises(StoreFormatError, match="manifest.json") as err:
+    with pytest.raises(StoreFormatError, match=r"manifest\.json") as err:
         semclust.Store.open(path, cache=False)
     assert message in str(err.value)
 
@@ -189,7 +189,7 @@ def test_related_row_pointing_at_a_missing_article(tmp_path: Path) -> None:
     filled(path)
     sql(path, "UPDATE related SET other = 999 WHERE rank = 0")
     store = semclust.Store.open(path, cache=False)
-    with pytest.raises(StoreFormatError, match="store.sqlite does not hold"):
+    with pytest.raises(StoreFormatError, match=r"store\.sqlite does not hold"):
         store.related("a0", k=2)
 
 

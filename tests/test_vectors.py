@@ -47,8 +47,13 @@ def test_auto_chooses_exact_hnsw_then_ivf() -> None:
     assert choose_factory("auto", 999, 100, 1000, None) == "HNSW32,SQ8"
     assert choose_factory("auto", 3000, 100, 1000, None) == "IVF64,SQ8"
     # an automatic IVF base keeps its lists (so it can be extended); a user's factory is kept
-    assert choose_factory("auto", 9000, 100, 1000, {"requested": "auto", "factory": "IVF64,SQ8"}) == "IVF64,SQ8"
-    assert choose_factory("auto", 9000, 100, 1000, {"requested": "auto", "factory": "HNSW32,SQ8"}) != "HNSW32,SQ8"
+    assert (
+        choose_factory("auto", 9000, 100, 1000, {"requested": "auto", "factory": "IVF64,SQ8"}) == "IVF64,SQ8"
+    )
+    assert (
+        choose_factory("auto", 9000, 100, 1000, {"requested": "auto", "factory": "HNSW32,SQ8"})
+        != "HNSW32,SQ8"
+    )
     assert choose_factory("IVF16,Flat", 10, 100, 1000, None) == "IVF16,Flat"
 
 
@@ -96,7 +101,7 @@ def test_auto_ivf_grows_by_extension_and_filters(tmp_path: Path, data, monkeypat
     # Filtered search through the IVF index's selector.
     monkeypatch.setattr(snapshot_mod, "_EXACT_FILTER_ROWS", 100)
     allowed = np.flatnonzero(np.arange(len(base)) % 3 == 0)
-    scores, rows = grown.search(queries, 10, allowed)
+    _, rows = grown.search(queries, 10, allowed)
     assert np.isin(rows, allowed).all()
     assert recall(rows, brute(base, queries, 10, allowed)) >= 0.9
 
@@ -165,7 +170,9 @@ def test_unreadable_snapshot_file_is_a_format_error_naming_it(
 def test_snapshot_of_other_dimensions_is_a_format_error(tmp_path: Path, data) -> None:
     base, _ = data
     write(tmp_path, 1, base[:50])
-    with pytest.raises(StoreFormatError, match="does not match the store's manifest.*64 dimensions expected"):
+    with pytest.raises(
+        StoreFormatError, match=r"does not match the store's manifest.*64 dimensions expected"
+    ):
         Snapshot.load(tmp_path, 1, 64)
 
 

@@ -31,13 +31,15 @@ _FORMAT = 1  # of the shards; part of every part key
 class BuildReport(AddReport):
     """The store's :class:`~semclust.AddReport` of the commit, plus what the Ray stages did.
 
-    ``embedded`` counts the texts run through the model by the workers and at the commit;
-    ``shards`` were written by this run, ``shards_reused`` found from an earlier, stopped run.
+    ``embedded`` counts the texts run through the model by the workers and at the commit
+    (``embedded_at_commit``: 0 unless a shard lacks a text); ``shards`` were written by this
+    run, ``shards_reused`` found from an earlier, stopped run.
     """
 
     shards: int = 0
     shards_reused: int = 0
     workers: int = 0
+    embedded_at_commit: int = 0
 
     def __str__(self) -> str:
         return f"{super().__str__()} (Ray: {self.workers} workers, {self.shards} shards written, " \
@@ -168,6 +170,7 @@ def build(
     for name in ("added", "updated", "unchanged", "duplicates", "deleted", "chunks", "skipped"):
         setattr(report, name, getattr(add, name))
     report.embedded += add.embedded
+    report.embedded_at_commit = add.embedded
     report.shards_reused = reused
     report.timings = {"ray": pipeline_s, **add.timings}
     shutil.rmtree(build_folder(root), ignore_errors=True)

@@ -43,7 +43,8 @@ def index_command(args: argparse.Namespace, fields: dict[str, str]) -> int:
     with Store.open(args.store, create=False) as st:
         n = len(st)
     if args.json:
-        extra = {"shards": report.shards, "shards_reused": report.shards_reused, "workers": report.workers}
+        extra = {"shards": report.shards, "shards_reused": report.shards_reused, "workers": report.workers,
+                 "embedded_at_commit": report.embedded_at_commit}
         _print_json({**report.to_dict(), "ray": extra, "store": args.store, "articles_in_store": n})
     else:
         print(f"{args.store}: {report}; {n} articles in store")

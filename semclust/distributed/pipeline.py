@@ -180,7 +180,8 @@ def run_pipeline(
         EmbedShards,
         batch_size=1,
         batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=workers),
+        # up to `workers` actors: fewer when there are fewer slices (Ray warns about idle ones)
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
         fn_constructor_kwargs={"model": model, "fingerprint": fingerprint, "cache": cache,
                                "shards": str(shards)},
         num_cpus=cpus_per_worker,

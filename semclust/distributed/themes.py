@@ -19,8 +19,10 @@ from semclust.themes.result import Themes
 
 __all__ = ["assign_batch", "assign_themes", "merge_assignments"]
 
-#: Articles per Ray task in :func:`assign_themes`.
+#: Articles per Ray task in :func:`assign_themes` (rounded up to a multiple of :data:`ALIGN`).
 DEFAULT_ARTICLES_PER_TASK = 4096
+#: Tasks start at multiples of this many articles (see :func:`assign_themes`).
+ALIGN = 64
 
 
 def assign_batch(
@@ -81,7 +83,7 @@ def assign_themes(
         doc_ids: The article of each row.
         themes: Fitted themes (e.g. ``store.themes()``, fitted on the driver).
         address: As in :func:`semclust.distributed.build`.
-        articles_per_task: Articles per Ray task.
+        articles_per_task: Articles per Ray task (rounded up to a multiple of 64).
         assign_outliers: As in :meth:`Themes.predict`.
         progress: Show a progress bar.
 
@@ -93,6 +95,10 @@ def assign_themes(
         raise InvalidArgumentError(f"articles_per_task must be at least 1, got {articles_per_task}")
     if len(themes.centroids) == 0:
         raise InvalidArgumentError("the themes have no theme to assign articles to")
+    # A task's articles start at a multiple of ALIGN: BLAS kernels compute the last few rows of
+    # a matrix apart (another rounding), so a task's matrix products then round exactly like
+    # the same rows of the whole matrix do.
+    articles_per_task = -(-articles_per_task // ALIGN) * ALIGN
     ids, row_article = group_rows(doc_ids, len(vectors))
     order = np.argsort(row_article, kind="stable")
     starts = np.arange(0, len(ids) + articles_per_task, articles_per_task)

@@ -21,6 +21,7 @@ from semclust.vectors.snapshot import Snapshot
 
 __all__ = [
     "OWN_ROWS_TRIM",
+    "SCORE_BLOCK_ELEMENTS",
     "RelatedMethod",
     "article_similarity",
     "candidate_fetch",
@@ -41,7 +42,7 @@ RelatedMethod = Literal["chunks", "centroid"]
 OWN_ROWS_TRIM = 64
 
 #: Elements of the largest similarity block :func:`segment_scores` holds at once.
-_SCORE_BLOCK = 1 << 24
+SCORE_BLOCK_ELEMENTS = 1 << 24
 
 
 def candidate_fetch(k: int, total: int) -> int:
@@ -90,7 +91,7 @@ def segment_scores(a: np.ndarray, b: np.ndarray, starts: np.ndarray) -> tuple[np
     rows, so memory stays bounded for long articles.
     """
     counts = np.diff(np.append(starts, len(b)))
-    step = max(1, _SCORE_BLOCK // max(1, len(b)))
+    step = max(1, SCORE_BLOCK_ELEMENTS // max(1, len(b)))
     col_best = np.full(len(b), -np.inf, dtype=np.float32)
     row_sum = np.zeros(len(starts), dtype=np.float64)
     for i in range(0, len(a), step):

@@ -27,9 +27,10 @@ and the parameters, honour ``If-None-Match`` (304), and send ``Cache-Control: pu
 max-age=...``. Article ids are only ever looked up in the store's database: nothing a client
 sends names a file, and no absolute server path is sent (``metadata.path`` only when relative).
 
-The app is split in four modules: this one (the app and its routes), :mod:`.models` (the API's
-pydantic models), :mod:`.service` (the store, cache and writer thread behind the routes) and
-:mod:`.guard` (the ASGI request guard: request ids, logging, API key, body limits).
+The service's modules: this one (the app and its routes), :mod:`.models` (the API's pydantic
+models), :mod:`.service` (the store, cache and writer thread behind the routes), :mod:`.guard`
+(the ASGI request guard: request ids, logging, API key, body limits), :mod:`.handlers` (errors to
+HTTP statuses), :mod:`.docs` (offline ``/docs``) and :mod:`.logs` (the logging of ``serve``).
 """
 
 from __future__ import annotations
@@ -48,12 +49,8 @@ from typing import Any
 
 from semclust.errors import (
     ApiError,
-    InputError,
     InvalidArgumentError,
     MissingDependencyError,
-    NotFoundError,
-    SemclustError,
-    StoreLockedError,
 )
 from semclust.store.store import Store
 
@@ -62,13 +59,12 @@ _INSTALL_HINT = "the HTTP service needs FastAPI and uvicorn: pip install 'semclu
 try:
     from fastapi import Body, FastAPI, Query, Request, Response, Security
     from fastapi import Path as PathParam
-    from fastapi.exceptions import RequestValidationError
     from fastapi.middleware.cors import CORSMiddleware
     from fastapi.security import APIKeyHeader
-    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from semclust.server.docs import add_docs_routes
-    from semclust.server.guard import API_KEY_ENV, RequestGuard, error_response, is_loopback, request_id_of
+    from semclust.server.guard import API_KEY_ENV, RequestGuard, is_loopback
+    from semclust.server.handlers import add_error_handlers
     from semclust.server.logs import LOG_LEVELS, log_config
     from semclust.server.models import (
         MAX_ID_CHARS,
@@ -225,7 +221,7 @@ def create_app(
     _add_middleware(app, key, max_body_bytes, cors_origins)
     settings = _Settings(key, max_k, default_k, max_query_chars, max_batch,
                          f"public, max-age={cache_max_age}")
-    _add_error_handlers(app, service)
+    add_error_handlers(app, service)
     _add_read_routes(app, service, settings)
     _add_write_routes(app, service, settings)
     _add_theme_routes(app, service, settings)
@@ -405,53 +401,6 @@ def _add_service_routes(app: FastAPI, service: Service, settings: _Settings) -> 
         return Response(widget, media_type="text/javascript; charset=utf-8", headers=headers)
 
     add_docs_routes(app)
-
-
-def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str, str]]]:
-    errors, texts = [], []
-    for e in exc.errors():
-        loc = [str(p) for p in e.get("loc", ())]
-        where = f"{loc[0]} parameter {'.'.join(loc[1:])!r}" if len(loc) > 1 else ".".join(loc)
-        message = str(e.get("msg", ""))
-        errors.append({"location": ".".join(loc), "message": message})
-        texts.append(f"{where}: {message}")
-    return "; ".join(texts) or "invalid request", errors
-
-
-def _add_error_handlers(app: FastAPI, service: Service) -> None:
-    async def api_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.message, exc.headers)
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code < 400:
-            return Response(status_code=exc.status_code, headers=exc.headers)
-        return error_response(exc.status_code, str(exc.detail), exc.headers)
-
-    async def validation_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        detail, errors = _validation_detail(exc)
-        return error_response(422, detail, errors=errors)
-
-    async def semclust_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, SemclustError)
-        if isinstance(exc, NotFoundError):
-            return error_response(404, service.scrub(str(exc)))
-        if isinstance(exc, (InvalidArgumentError, InputError)):
-            return error_response(422, service.scrub(str(exc)))
-        if isinstance(exc, StoreLockedError):
-            return error_response(503, "another process is writing to the store; try again shortly",
-                                  {"Retry-After": "1"})
-        rid = request_id_of(request.scope)
-        logger.error("request %s: error serving %s: %s", rid, request.url.path, exc, exc_info=exc)
-        return error_response(500, f"internal error in the store; see the server log (request id "
-                              f"{rid})", request_id=rid)
-
-    app.add_exception_handler(ApiError, api_error)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(SemclustError, semclust_error)
 
 
 def _version() -> str:

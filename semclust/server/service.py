@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 #: Related-article replies kept in memory by default (per store generation).
 DEFAULT_CACHE_SIZE = 4096
 #: How much the writer thread lowers its CPU priority (Linux ``nice``), so reads go first.
-WRITER_NICENESS = 5
+WRITER_NICENESS = 2
 #: Most writes waiting for the writer thread; one more is answered 503 (try again later).
 MAX_QUEUED_WRITES = 64
 #: The metadata field where readers record the file an article came from.

@@ -141,16 +141,17 @@ class Catalog:
         """
         try:
             names = {str(r[0]) for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            self.db.execute("SELECT COUNT(*) FROM docs").fetchone()
+            missing = sorted(_TABLES - names)
+            if missing:
+                raise StoreFormatError(
+                    f"{self.path} has no {', '.join(missing)} table(s): the store's catalog is missing, "
+                    "empty or truncated, so its articles cannot be read. Restore the file from a backup, "
+                    "or index the articles again into a new store"
+                )
+            for table in ("docs", "chunks"):  # their last pages: a truncated file has lost them
+                self.db.execute(f"SELECT * FROM {table} ORDER BY rowid DESC LIMIT 1").fetchone()
         except sqlite3.DatabaseError as err:
             raise StoreFormatError(f"{self.path} is damaged ({err}); restore it from a backup") from None
-        missing = sorted(_TABLES - names)
-        if missing:
-            raise StoreFormatError(
-                f"{self.path} has no {', '.join(missing)} table(s): the store's catalog is missing, empty "
-                "or truncated, so its articles cannot be read. Restore the file from a backup, or "
-                "index the articles again into a new store"
-            )
 
     def close(self) -> None:
         """Close every thread's connection."""

@@ -45,6 +45,7 @@ __all__ = [
     "plan_write",
 ]
 
+
 @dataclass
 class WriteTarget:
     """What a write needs from its store."""

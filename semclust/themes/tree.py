@@ -1,0 +1,158 @@
+"""The theme tree: fine clusters merged, by group-average similarity in embedding space, up to
+one root; the levels users see are cuts of that tree.
+
+* :func:`merge_tree` joins the fine clusters (the *leaves*) pairwise, most similar first. The
+  similarity of two groups is the mean cosine similarity of every pair of their articles
+  (group average, UPGMA, computed exactly from the groups' mean vectors), so a merge height is
+  a property of the articles, not of the cluster sizes, and heights only fall on the way up.
+* :func:`cut` gives the partition of the leaves into ``k`` groups; every coarser cut is a union
+  of finer ones, which is why :meth:`Themes.reduce <semclust.themes.result.Themes.reduce>` and
+  the named levels always nest.
+* :func:`choose_levels` picks the default level (``"themes"``) and a coarser ``"broad"`` one from
+  the data (see :func:`level_scores` for the rule) and never from the number of articles.
+
+Everything here is numpy; the tree of a fit is saved as a plain ``(L - 1, 4)`` array in the
+layout of :func:`scipy.cluster.hierarchy.linkage` (similarities instead of distances).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "LEVELS",
+    "Levels",
+    "choose_levels",
+    "cut",
+    "level_scores",
+    "merge_tree",
+]
+
+#: The named levels, broadest first.
+LEVELS = ("broad", "themes", "fine")
+
+
+def merge_tree(means: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Group-average agglomeration of ``L`` groups of unit vectors.
+
+    Args:
+        means: ``(L, dim)`` the mean (not normalised) of each group's unit vectors.
+        sizes: ``(L,)`` the number of vectors in each group.
+
+    Returns:
+        ``(L - 1, 4)`` float64 rows ``[a, b, similarity, size]``: merge ``i`` joins nodes ``a`` and
+        ``b`` (leaves are ``0..L-1``, merge ``i`` makes node ``L + i``) whose articles have mean
+        pairwise cosine similarity ``similarity``. Ties go to the lower node ids.
+    """
+    n = len(means)
+    out = np.zeros((max(n - 1, 0), 4), dtype=np.float64)
+    if n < 2:
+        return out
+    m = np.asarray(means, dtype=np.float64)
+    size = np.asarray(sizes, dtype=np.float64).copy()
+    sims = m @ m.T
+    alive = np.ones(n, dtype=bool)
+    node = np.arange(n)  # the tree node each slot holds now
+    np.fill_diagonal(sims, -np.inf)
+    for step in range(n - 1):
+        flat = int(np.argmax(sims))
+        i, j = divmod(flat, n)
+        i, j = min(i, j), max(i, j)
+        out[step] = (min(node[i], node[j]), max(node[i], node[j]), sims[i, j], size[i] + size[j])
+        # The merged group's similarity to any other is the size-weighted mean of its parts'.
+        row = (size[i] * sims[i] + size[j] * sims[j]) / (size[i] + size[j])
+        size[i] += size[j]
+        alive[j] = False
+        row[~alive] = -np.inf
+        row[i] = -np.inf
+        sims[i], sims[:, i] = row, row
+        sims[j], sims[:, j] = -np.inf, -np.inf
+        node[i] = n + step
+    return out
+
+
+def cut(tree: np.ndarray, n_leaves: int, k: int) -> np.ndarray:
+    """The leaves' groups when the tree is cut into ``k`` groups (``1 <= k <= n_leaves``):
+    ``(n_leaves,)`` labels ``0..k-1``, numbered by the smallest leaf in each group.
+    """
+    k = max(1, min(int(k), n_leaves))
+    parent = np.arange(2 * n_leaves - 1) if n_leaves else np.zeros(0, dtype=np.int64)
+    for step in range(n_leaves - k):
+        a, b = int(tree[step, 0]), int(tree[step, 1])
+        parent[a] = parent[b] = n_leaves + step
+    root = np.arange(n_leaves)
+    for _ in range(n_leaves):  # follow parents up to the nodes of the cut
+        nxt = parent[root]
+        if np.array_equal(nxt, root):
+            break
+        root = nxt
+    _, labels = np.unique(root, return_inverse=True)
+    first = np.full(k, n_leaves, dtype=np.int64)
+    np.minimum.at(first, labels, np.arange(n_leaves))
+    rank = np.argsort(np.argsort(first, kind="stable"), kind="stable")
+    return rank[labels].astype(np.int64)
+
+
+def level_scores(
+    tree: np.ndarray, leaf_of: np.ndarray, neighbours: np.ndarray, ks: Sequence[int]
+) -> np.ndarray:
+    """The modularity of each cut ``k`` in ``ks`` on the articles' nearest-neighbour graph.
+
+    ``leaf_of[i]`` is article ``i``'s leaf and ``neighbours[i]`` its nearest articles in the
+    original embedding space (cosine). Modularity (Newman 2006) is the share of neighbour links
+    inside the groups less the share expected if links fell at random with the same degrees:
+    a measure, on the original vectors, of how much more the articles of a theme are each
+    other's neighbours than chance would make them.
+    """
+    n_leaves = int(leaf_of.max()) + 1 if len(leaf_of) else 0
+    rows = np.repeat(np.arange(len(neighbours)), neighbours.shape[1])
+    cols = neighbours.ravel()
+    keep = rows != cols
+    links = np.zeros((n_leaves, n_leaves))
+    np.add.at(links, (leaf_of[rows[keep]], leaf_of[cols[keep]]), 1.0)
+    links = links + links.T
+    total = max(links.sum(), 1.0)
+    out = np.zeros(len(ks))
+    for pos, k in enumerate(ks):
+        groups = cut(tree, n_leaves, k)
+        member = np.zeros((int(k), n_leaves))
+        member[groups, np.arange(n_leaves)] = 1.0
+        within = member @ links @ member.T
+        degree = within.sum(axis=1) / total
+        out[pos] = np.trace(within) / total - float((degree**2).sum())
+    return out
+
+
+@dataclass(frozen=True)
+class Levels:
+    """How many themes each named level has (``broad <= themes <= fine``)."""
+
+    broad: int
+    themes: int
+    fine: int
+
+    def as_dict(self) -> dict[str, int]:
+        """``{level name: number of themes}``, broadest first."""
+        return {"broad": self.broad, "themes": self.themes, "fine": self.fine}
+
+
+def choose_levels(tree: np.ndarray, leaf_of: np.ndarray, neighbours: np.ndarray) -> Levels:
+    """The default and broad levels of a tree, from the data.
+
+    The default level is the cut whose themes are most modular on the nearest-neighbour graph
+    (:func:`level_scores`); the broad level is the most modular cut of at most half as many
+    themes (the same rule one level up), so that the tree reads from a handful of broad themes
+    through the default ones down to the fine clusters.
+    """
+    n_leaves = int(leaf_of.max()) + 1 if len(leaf_of) else 1
+    if n_leaves <= 2:
+        return Levels(broad=1, themes=n_leaves, fine=n_leaves)
+    ks = list(range(2, n_leaves + 1))
+    scores = level_scores(tree, leaf_of, neighbours, ks)
+    best = ks[int(np.argmax(scores))]
+    upper = [k for k in ks if k <= best // 2]
+    broad = upper[int(np.argmax(scores[: len(upper)]))] if upper else best
+    return Levels(broad=broad, themes=best, fine=n_leaves)
