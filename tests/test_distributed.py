@@ -22,11 +22,8 @@ from conftest import SEEDS, data_dir
 from fake_embedder import FakeEmbedder
 
 import semclust
+from semclust.distributed import assign_themes, build, build_folder
 from semclust.errors import InputError, MissingDependencyError
-
-ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'semclust[ray]')")
-
-from semclust.distributed import assign_themes, build, build_folder  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 WORDS = {
@@ -72,6 +69,7 @@ class CrashOnceEmbedder(FakeEmbedder):
 
 @pytest.fixture(scope="module")
 def local_ray():
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'semclust[ray]')")
     ray.init(
         num_cpus=2, include_dashboard=False, log_to_driver=False,
         runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}},
@@ -254,15 +252,15 @@ def test_bad_input_file_is_reported_as_in_single_process(local_ray, tmp_path: Pa
 @pytest.mark.integration
 @pytest.mark.data
 def test_r8_with_the_real_model_equals_single_process(local_ray, tmp_path: Path) -> None:
-    records = r8_records(240)
+    records = r8_records(150)
     inputs = []
     for i in range(3):  # three files, so several read tasks
         path = tmp_path / f"r8-{i}.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in records[i * 80 : (i + 1) * 80]))
+        path.write_text("".join(json.dumps(r) + "\n" for r in records[i * 50 : (i + 1) * 50]))
         inputs.append(path)
     single = semclust.Store.open(tmp_path / "single", cache=False)
     single.add(semclust.read(inputs))
-    report = build(inputs, tmp_path / "ray", cache=False, batch_size=40)
+    report = build(inputs, tmp_path / "ray", cache=False, batch_size=25)
     assert report.embedded > 0 and report.embedded_at_commit == 0 and len(report.added) == len(single)
     on_ray = semclust.Store.open(tmp_path / "ray", cache=False)
     assert on_ray.manifest["model"] == single.manifest["model"]

@@ -13,7 +13,7 @@ import semclust
 import semclust.vectors.snapshot as snapshot_mod
 from semclust.errors import InvalidArgumentError, StoreFormatError
 from semclust.vectors import Snapshot
-from semclust.vectors.ann import IVF_CODES, choose_factory, ivf_factory
+from semclust.vectors.ann import IVF_CODES, RERANK_FACTOR_SQ4, choose_factory, ivf_factory, rerank_factor
 from semclust.vectors.tuning import MIN_NPROBE, nprobe_floor, tunable
 
 
@@ -30,11 +30,11 @@ def data() -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize(
     ("rows", "factory"),
     [
-        (3000, "IVF64,SQ8"),  # at least 40 training rows per list, at least 64 lists
-        (200_000, "IVF2048,SQ8"),  # about 4 * sqrt(rows), a power of two
-        (4_000_000, "IVF8192,SQ8"),
-        (30_000_000, "IVF16384,SQ8"),
-        (10**10, "IVF65536,SQ8"),  # at most 65,536 lists
+        (3000, "IVF64,SQ4"),  # at least 40 training rows per list, at least 64 lists
+        (200_000, "IVF2048,SQ4"),  # about 4 * sqrt(rows), a power of two
+        (4_000_000, "IVF8192,SQ4"),
+        (30_000_000, "IVF16384,SQ4"),
+        (10**10, "IVF65536,SQ4"),  # at most 65,536 lists
     ],
 )
 def test_ivf_factory_by_rows(rows: int, factory: str) -> None:
@@ -42,13 +42,19 @@ def test_ivf_factory_by_rows(rows: int, factory: str) -> None:
     faiss.index_factory(DIM, factory, faiss.METRIC_INNER_PRODUCT)  # FAISS can build it
 
 
+def test_rerank_factor_by_codes() -> None:
+    assert rerank_factor("HNSW32,SQ8") == rerank_factor("IVF64,Flat") == 2
+    assert rerank_factor("IVF64,SQ4") == rerank_factor("IVF64, SQ4") == 4
+    assert rerank_factor("IVF64,PQ48") == rerank_factor("PQ16x4") == 10
+
+
 def test_auto_chooses_exact_hnsw_then_ivf() -> None:
     assert choose_factory("auto", 99, 100, 1000, None) == "Flat"
     assert choose_factory("auto", 999, 100, 1000, None) == "HNSW32,SQ8"
-    assert choose_factory("auto", 3000, 100, 1000, None) == "IVF64,SQ8"
+    assert choose_factory("auto", 3000, 100, 1000, None) == "IVF64,SQ4"
     # an automatic IVF base keeps its lists (so it can be extended); a user's factory is kept
     assert (
-        choose_factory("auto", 9000, 100, 1000, {"requested": "auto", "factory": "IVF64,SQ8"}) == "IVF64,SQ8"
+        choose_factory("auto", 9000, 100, 1000, {"requested": "auto", "factory": "IVF64,SQ4"}) == "IVF64,SQ4"
     )
     assert (
         choose_factory("auto", 9000, 100, 1000, {"requested": "auto", "factory": "HNSW32,SQ8"})
@@ -65,10 +71,10 @@ def test_auto_ivf_above_its_threshold(tmp_path: Path, data) -> None:
     info = snap.index_info
     assert info["kind"] == "ivf" and info["factory"] == f"IVF64,{IVF_CODES}" and info["requested"] == "auto"
     assert info["ivf_threshold"] == 2000 and info["threshold"] == 100 and info["built"] == "full"
-    assert info["params"]["nlist"] == 64 and info["params"]["code_bytes"] == DIM  # 8-bit codes
+    assert info["params"]["nlist"] == 64 and info["params"]["code_bytes"] == DIM // 2  # 4-bit codes
     assert info["params"]["nprobe"] >= nprobe_floor(64) == MIN_NPROBE
     assert info["recall_at_10"] >= 0.95 and info["recall_measured"]["queries"] == 200
-    assert info["rerank_factor"] == 2 and snap.index.ntotal == len(base)
+    assert info["rerank_factor"] == RERANK_FACTOR_SQ4 == 4 and snap.index.ntotal == len(base)
     scores, rows = snap.search(queries, 10)
     assert recall(rows, brute(base, queries, 10)) >= 0.95
     np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", queries, base[rows]), atol=1e-5)
@@ -79,9 +85,9 @@ def test_auto_ivf_has_an_nprobe_floor(tmp_path: Path, data) -> None:
     base, _ = data
     auto = write(tmp_path, 1, base, auto_threshold=100, ivf_threshold=2000, target_recall=0.3).index_info
     assert auto["params"]["nprobe"] == nprobe_floor(64)
-    user = write(tmp_path, 2, base, factory="IVF64,SQ8", target_recall=0.3).index_info
+    user = write(tmp_path, 2, base, factory="IVF64,SQ4", target_recall=0.3).index_info
     assert user["params"]["nprobe"] < nprobe_floor(64)
-    index = faiss.index_factory(DIM, "IVF128,SQ8", faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(DIM, "IVF128,SQ4", faiss.METRIC_INNER_PRODUCT)
     assert tunable(index, 8) == ("nprobe", (8, 16, 32, 64, 128))
     assert tunable(index, 1)[1][:3] == (1, 2, 4)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -150,14 +151,7 @@ def build(
                 "chunking": manifest["chunking"], "options": options, "batch_size": size}
     parts = make_parts(files, settings, max_files=size)
     shards_dir = build_folder(root) / "shards"
-    found = finished_shards(shards_dir)
-    rows, reused = [], 0
-    for part in parts:
-        done = found.get(part.key, {})
-        n = next(iter(done.values()), 0)
-        reused += len(done)
-        if not done or len(done) < n:
-            rows.append(part_row(part, set(done)))
+    rows, reused = _pending(parts, shards_dir)
     report = BuildReport()
     if rows:
         report.workers, report.shards, embedded = _run(
@@ -167,8 +161,9 @@ def build(
         report.embedded = embedded
     pipeline_s = time.perf_counter() - started
     add = _commit(root, parts, shards_dir, manifest, model, cache, progress)
-    for name in ("added", "updated", "unchanged", "duplicates", "deleted", "chunks", "skipped"):
-        setattr(report, name, getattr(add, name))
+    for f in dataclasses.fields(AddReport):  # the commit's report, as Store.add gave it
+        if f.name not in ("embedded", "seconds", "timings"):
+            setattr(report, f.name, getattr(add, f.name))
     report.embedded += add.embedded
     report.embedded_at_commit = add.embedded
     report.shards_reused = reused
@@ -176,6 +171,19 @@ def build(
     shutil.rmtree(build_folder(root), ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _pending(parts: list[Any], shards_dir: Path) -> tuple[list[dict[str, Any]], int]:
+    """The pipeline rows of the parts that lack shards, and how many shards already exist."""
+    found = finished_shards(shards_dir)
+    rows, reused = [], 0
+    for part in parts:
+        done = found.get(part.key, {})
+        n = next(iter(done.values()), 0)
+        reused += len(done)
+        if not done or len(done) < n:
+            rows.append(part_row(part, set(done)))
+    return rows, reused
 
 
 def _run(

@@ -153,9 +153,11 @@ def read(
       result is plausible text (random or repeated high bytes are refused, not indexed as
       box-drawing characters); binary files are refused;
     * size limits (:mod:`semclust.ingest.limits`): an article's text at most 1,000,000
-      characters, a JSONL line or CSV record 8,000,000, a one-article file 32 MB, title, url
-      and source 10,000 characters. Record files are streamed, so a gzip bomb is refused at
-      its first overlong record without filling memory.
+      characters, a JSONL line or CSV record 8,000,000 bytes (decompressed), a CSV field
+      131,072 characters (Python's csv limit), a one-article file 32 MB, title, url and source
+      10,000 characters. Record files are streamed, so a gzip bomb is refused at its first
+      overlong record without filling memory (with ``skip_errors`` an overlong JSONL line is
+      skipped and reading goes on; in CSV the rest of the file is skipped).
     """
     opts: dict[str, Any] = {
         "fields": fields,
@@ -165,18 +167,22 @@ def read(
     }
     if isinstance(source, (str, os.PathLike)):
         return Articles([source], None, **opts)
-    # A list of paths, unless it is a list of texts: a text is not an existing path.
-    if (
+    if _is_path_list(source):
+        return Articles(list(source), None, **opts)
+    return Articles(None, source, **opts)
+
+
+def _is_path_list(source: Iterable[Any]) -> bool:
+    """A list of paths, unless it is a list of texts: a text is not an existing path."""
+    return (
         isinstance(source, (list, tuple))
-        and source
+        and bool(source)
         and all(
             isinstance(s, os.PathLike)
             or (isinstance(s, str) and len(s) < 4096 and "\n" not in s and Path(s).exists())
             for s in source
         )
-    ):
-        return Articles(list(source), None, **opts)
-    return Articles(None, source, **opts)
+    )
 
 
 def read_file(path: str | os.PathLike[str], **kwargs: Any) -> list[Document]:

@@ -21,12 +21,16 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "JUNK_WORDS",
     "NEWS_STOP_WORDS",
     "TOKEN_PATTERN",
     "Passage",
     "Representatives",
     "class_tfidf",
+    "count_terms",
+    "ctfidf",
     "dedupe_keywords",
+    "is_junk",
     "merge_keywords",
     "representatives",
     "stop_word_list",
@@ -44,15 +48,109 @@ NEWS_STOP_WORDS = frozenset(
     }
 )  # fmt: skip
 
-#: Words of two or more letters (no digits, no underscores).
-TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"
+#: Words of three or more letters (no digits, no underscores); a word may hold an apostrophe
+#: (``don't``), so contractions never split into fragments such as ``don``.
+TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}(?:['\u2019][^\W\d_]+)*\b"
+
+#: Never a keyword: contraction fragments, wire-service credits and dateline words, and the
+#: leftovers of escaped markup (``&lt;b&gt;`` read as words).
+JUNK_WORDS = frozenset(
+    {
+        "don", "doesn", "didn", "isn", "aren", "wasn", "weren", "hasn", "haven", "hadn", "won",
+        "wouldn", "couldn", "shouldn", "mustn", "needn", "ain", "ll", "ve", "re",
+        "ap", "afp", "upi", "reuters", "reuter", "ians", "pti", "xinhua", "dpa", "ansa", "efe",
+        "tass", "bernama", "newswire", "prnewswire", "businesswire", "copyright",
+        "lt", "gt", "amp", "quot", "apos", "nbsp", "href", "http", "https", "www", "com", "html",
+    }
+)  # fmt: skip
+
+
+def is_junk(term: str) -> bool:
+    """Whether a keyword is junk: a word of one or two letters, a bare number, a contraction
+    (``don't``) or its fragment, a wire credit or a markup leftover (:data:`JUNK_WORDS`), or a
+    phrase made of one of those.
+    """
+    for word in term.split():
+        if len(word) <= 2 or word.isdigit() or "'" in word or "\u2019" in word or word in JUNK_WORDS:
+            return True
+    return False
+
+
+def _plain(text: str) -> str:
+    """Lower-case ``text`` with HTML entities decoded (so ``&amp;`` is never a word)."""
+    import html
+
+    return html.unescape(text).lower()
 
 
 def stop_word_list(extra: Iterable[str] | None = None) -> list[str]:
     """scikit-learn's English stop words, the news words, and ``extra`` (sorted)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # type: ignore[import-untyped]
 
-    return sorted(set(ENGLISH_STOP_WORDS) | NEWS_STOP_WORDS | set(extra or ()))
+    return sorted(set(ENGLISH_STOP_WORDS) | NEWS_STOP_WORDS | JUNK_WORDS | set(extra or ()))
+
+
+def count_terms(
+    texts: Sequence[str],
+    *,
+    ngram_range: tuple[int, int] = (1, 2),
+    stop_words: Iterable[str] | None = None,
+    min_df: int | None = None,
+) -> tuple[Any, np.ndarray]:
+    """Term counts of ``texts`` (a sparse ``(n_texts, n_terms)`` matrix) and the terms.
+
+    Words are those of :data:`TOKEN_PATTERN` (three letters or more, no digits), never stop words,
+    contraction fragments or wire credits (:func:`is_junk`); ``min_df`` defaults to 2 (1 for
+    fewer than 20 texts). No term at all gives an empty matrix.
+    """
+    from scipy import sparse  # type: ignore[import-untyped]
+    from sklearn.feature_extraction.text import CountVectorizer  # type: ignore[import-untyped]
+
+    if min_df is None:
+        min_df = 2 if len(texts) >= 20 else 1
+    stop = stop_word_list() if stop_words is None else sorted(set(stop_words) | JUNK_WORDS)
+    for tries in (min_df, 1):
+        vectorizer = CountVectorizer(
+            ngram_range=ngram_range, stop_words=stop, token_pattern=TOKEN_PATTERN, min_df=tries,
+            lowercase=True, preprocessor=_plain,
+        )
+        try:
+            counts = vectorizer.fit_transform(texts)
+        except ValueError:  # no term left (empty texts or only stop words)
+            continue
+        vocab = vectorizer.get_feature_names_out()
+        keep = np.array([not is_junk(t) for t in vocab], dtype=bool)
+        return counts[:, np.flatnonzero(keep)].tocsr(), np.asarray(vocab[keep], dtype=object)
+    return sparse.csr_matrix((len(texts), 0)), np.zeros(0, dtype=object)
+
+
+def ctfidf(counts: Any, vocab: np.ndarray, classes: np.ndarray, top_n: int = 30) -> dict[int, list[tuple[str, float]]]:
+    """The ``top_n`` c-TF-IDF terms of each class ``>= 0`` from term ``counts`` (one row per
+    text, as :func:`count_terms` gives) and each text's class (``-1`` takes part in the
+    weighting but gets no terms).
+    """
+    from scipy import sparse
+
+    labels = np.asarray(classes, dtype=np.int64)
+    wanted = sorted(int(c) for c in np.unique(labels) if c >= 0)
+    if not wanted or counts.shape[1] == 0:
+        return {c: [] for c in wanted}
+    uniq, inverse = np.unique(labels, return_inverse=True)
+    indicator = sparse.csr_matrix(
+        (np.ones(len(labels)), (inverse, np.arange(len(labels)))), shape=(len(uniq), len(labels))
+    )
+    per_class = np.asarray((indicator @ counts).todense(), dtype=np.float64)
+    totals = per_class.sum(axis=1, keepdims=True)
+    tf = per_class / np.maximum(totals, 1.0)
+    idf = np.log1p(float(totals.mean()) / np.maximum(per_class.sum(axis=0), 1.0))
+    scores = tf * idf
+    out: dict[int, list[tuple[str, float]]] = {}
+    for row, cls in enumerate(uniq.tolist()):
+        if cls < 0:
+            continue
+        top = np.argsort(-scores[row], kind="stable")[:top_n]
+        out[int(cls)] = [(str(vocab[j]), float(scores[row, j])) for j in top if scores[row, j] > 0]
+    return out
 
 
 def class_tfidf(
@@ -78,51 +176,13 @@ def class_tfidf(
     Returns:
         ``{class: [(keyword, weight), ...]}`` for every class ``>= 0``.
     """
-    from sklearn.feature_extraction.text import CountVectorizer  # type: ignore[import-untyped]
-
     labels = np.asarray(classes, dtype=np.int64)
     if len(labels) != len(texts):
         raise ValueError(f"got {len(texts)} texts but {len(labels)} classes")
-    wanted = sorted(int(c) for c in np.unique(labels) if c >= 0)
-    if not wanted:
+    if not (labels >= 0).any():
         return {}
-    if min_df is None:
-        min_df = 2 if len(texts) >= 20 else 1
-    vectorizer = CountVectorizer(
-        ngram_range=ngram_range,
-        stop_words=stop_word_list() if stop_words is None else list(stop_words),
-        token_pattern=TOKEN_PATTERN,
-        min_df=min_df,
-        lowercase=True,
-    )
-    try:
-        counts = vectorizer.fit_transform(texts)
-    except ValueError:  # no term left (empty texts or only stop words)
-        if min_df == 1:
-            return {c: [] for c in wanted}
-        return class_tfidf(
-            texts, labels, ngram_range=ngram_range, stop_words=stop_words, min_df=1, top_n=top_n
-        )
-    from scipy import sparse  # type: ignore[import-untyped]
-
-    uniq, inverse = np.unique(labels, return_inverse=True)
-    indicator = sparse.csr_matrix(
-        (np.ones(len(labels)), (inverse, np.arange(len(labels)))), shape=(len(uniq), len(labels))
-    )
-    per_class = np.asarray((indicator @ counts).todense(), dtype=np.float64)
-    totals = per_class.sum(axis=1, keepdims=True)
-    tf = per_class / np.maximum(totals, 1.0)
-    avg_words = float(totals.mean())
-    idf = np.log1p(avg_words / np.maximum(per_class.sum(axis=0), 1.0))
-    scores = tf * idf
-    vocab = vectorizer.get_feature_names_out()
-    out: dict[int, list[tuple[str, float]]] = {}
-    for row, cls in enumerate(uniq.tolist()):
-        if cls < 0:
-            continue
-        top = np.argsort(-scores[row], kind="stable")[:top_n]
-        out[int(cls)] = [(str(vocab[j]), float(scores[row, j])) for j in top if scores[row, j] > 0]
-    return out
+    counts, vocab = count_terms(texts, ngram_range=ngram_range, stop_words=stop_words, min_df=min_df)
+    return ctfidf(counts, vocab, labels, top_n=top_n)
 
 
 def _stem(word: str) -> str:
@@ -287,11 +347,15 @@ class Theme:
 
 
 def make_theme(tid: int, terms: list[tuple[str, float]], size: int, n_articles: int, n_keywords: int,
-               reps: list[str], passages: list[Passage]) -> Theme:
-    """A :class:`Theme` with keywords and name derived from its c-TF-IDF ``terms``."""
-    keywords = dedupe_keywords([w for w, _ in terms])[:n_keywords]
+               reps: list[str], passages: list[Passage], *, keywords: Sequence[str] | None = None) -> Theme:
+    """A :class:`Theme` with keywords (``keywords``, or the best c-TF-IDF ``terms``) and a name
+    of their first two to four words.
+    """
+    if keywords is None:
+        keywords = dedupe_keywords([w for w, _ in terms])
+    kept = list(keywords)[:n_keywords]
     return Theme(
-        id=tid, name=theme_name(keywords) or f"theme {tid}", keywords=keywords, size=size,
+        id=tid, name=theme_name(kept) or f"theme {tid}", keywords=kept, size=size,
         share=round(size / max(n_articles, 1), 6), representatives=reps, passages=passages,
         terms=[(w, round(s, 6)) for w, s in terms],
     )

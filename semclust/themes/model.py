@@ -5,59 +5,74 @@ How a fit works (:class:`ThemeModel`):
 1. Each article's vector is the normalised mean of its chunk vectors. The *units* clustered are
    these article vectors (``level="articles"``, the default, which scored better on the BBC and
    Reuters benchmarks) or the chunk vectors (``level="chunks"``).
-2. UMAP (cosine, 5 components, seeded) reduces the units, then HDBSCAN finds dense groups:
-   the *seed* themes. A corpus with fewer than ``small_corpus`` units (e.g. the two seed
-   articles) skips both: average-linkage clustering joins units whose cosine similarity is at
-   least ``merge_similarity``, so each article forms its own theme unless it is close to another.
-3. Each theme's centre is the normalised mean of its seed members in embedding space. Every
-   article is then assigned to its nearest centre, or to no theme (an outlier) when its
-   similarity is below that theme's threshold (the ``outlier_quantile`` of its seed members'
-   similarities). Prediction for a new article uses the very same rule (numpy only: no UMAP at
-   prediction time), so fit and :meth:`Themes.predict` agree on every fitted article.
+2. UMAP (cosine, 5 components, seeded) reduces the units, then HDBSCAN picks the *leaf*
+   clusters of its condensed tree: the finest dense groups (``min_cluster_size`` articles or
+   more), the *fine* themes. A corpus with fewer than ``small_corpus`` units (e.g. the two seed
+   articles) skips both: articles about the same story (cosine similarity at least
+   ``merge_similarity``) form one fine group, every other article one of its own.
+3. Each fine theme's centre is the normalised mean of its members in embedding space. Every
+   article is assigned to its nearest centre, or to no theme (an outlier) when its similarity
+   is below that centre's threshold (the ``outlier_quantile`` of its members' similarities).
+   Prediction for a new article uses the very same rule (numpy only: no UMAP at prediction
+   time), so fit and :meth:`Themes.predict` agree on every fitted article.
+4. The fine themes are merged, most similar first, by group-average similarity of their
+   articles in the original embedding space, up to one root (:mod:`semclust.themes.tree`).
+   The default level is the cut of that tree whose themes are most *modular* on the articles'
+   nearest-neighbour graph (more of each theme's neighbour links fall inside it than chance
+   would put there); the broad level is the most modular cut with at most half as many; the
+   fine level is the fine themes. ``themes.level(...)``, ``tree()``, ``children()``,
+   ``parent()`` and ``reduce(n)`` walk it.
    A corpus of more than ``max_fit_articles`` articles (default 10,000) runs steps 2-3 on a
    seeded random sample of that many and assigns the rest by the same rule (see
    :mod:`semclust.themes.scale`, which also places them on the 2-D map).
-4. An article's themes and weights come from its chunks: the share of its chunks nearest each
+5. An article's themes and weights come from its chunks: the share of its chunks nearest each
    theme (with the article's own vector as one more vote; an article without a theme has no
    weights). Its main theme is listed first.
-5. Labels (see :mod:`semclust.themes.labels`): c-TF-IDF keywords, a short name, representative
-   articles and passages nearest the centre.
+6. Labels (:mod:`semclust.themes.labels`, :mod:`semclust.themes.naming`): c-TF-IDF candidate
+   words, re-ranked by their similarity to the theme's centre when a word embedder is given
+   (with MMR for diversity), a name of their first words, representative articles and passages.
 
 :func:`store_themes` fits on a store's embeddings and caches the result under
 ``<store>/themes/`` (JSON + ``.npy``, never pickle) until the store's generation changes; a
 refit keeps the ids of themes that match the previous fit (see :func:`match_themes`).
 
-The fitted result (:class:`Themes`, :class:`ThemePrediction`, saving, :func:`match_themes`)
-lives in :mod:`semclust.themes.result` and the assignment rule in :mod:`semclust.themes.assign`;
-both are importable from here as before.
+The fitted result (:class:`Themes`, :class:`ThemePrediction`) lives in
+:mod:`semclust.themes.result`, saving in :mod:`semclust.themes.persist`, the tree in
+:mod:`semclust.themes.tree` and :mod:`semclust.themes.hierarchy`, the assignment rule in
+:mod:`semclust.themes.assign`.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import math
 import time
-import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from semclust.errors import InvalidArgumentError, MissingDependencyError
+from semclust.errors import InvalidArgumentError
 from semclust.themes.assign import Assignment, assign, group_rows, pool_articles, unit_rows
-from semclust.themes.labels import Passage, Theme, class_tfidf, make_theme, representatives
-from semclust.themes.result import THEMES_FORMAT_VERSION, ThemePrediction, Themes, match_themes
-from semclust.themes.scale import (
-    EXACT_NEIGHBOURS_MAX,
-    EXACT_NEIGHBOURS_MIN,
-    MAX_FIT_ARTICLES,
-    exact_neighbours,
-    fit_sample,
-    keyword_articles,
-    place_by_neighbours,
-    scaled_size,
+from semclust.themes.build import Corpus, LeafModel, build_tree
+from semclust.themes.cluster import (
+    by_size,
+    fine_centres,
+    link_similar,
+    make_hdbscan,
+    make_umap,
+    neighbours_for,
+    pca2,
+    pooled_coords,
+    run_reducer,
+    uses_exact_neighbours,
 )
+from semclust.themes.labels import Passage, Theme
+from semclust.themes.naming import WordVectors
+from semclust.themes.result import THEMES_FORMAT_VERSION, ThemePrediction, Themes, match_themes
+from semclust.themes.scale import MAX_FIT_ARTICLES, fit_sample, keyword_articles, place_by_neighbours, scaled_size
+from semclust.themes.tree import Levels, choose_levels, merge_tree
 
 __all__ = [
     "MAX_FIT_ARTICLES",
@@ -79,64 +94,89 @@ logger = logging.getLogger(__name__)
 
 Level = Literal["articles", "chunks"]
 
-# Earlier names of the helpers now in semclust.themes.assign.
-_group = group_rows
-_pool = pool_articles
-
 #: Corpora with fewer clustering units than this take the small-corpus path (no UMAP/HDBSCAN).
 SMALL_CORPUS = 30
 #: On the small-corpus path, an article less similar than this to every theme has no theme.
 SMALL_CORPUS_NOVELTY = 0.4
-_QUANTILES = 21  # points of each theme's similarity distribution kept for membership strength
+#: The smallest fine theme, in articles (HDBSCAN's ``min_cluster_size`` for its leaf clusters).
+FINE_CLUSTER_SIZE = 10
+#: HDBSCAN's ``min_samples`` for the fine clusters.
+FINE_MIN_SAMPLES = 5
+_STAGES = ("reduce", "cluster", "assign", "labels", "coords")
 
 
 def default_min_cluster_size(n_units: int) -> int:
-    """HDBSCAN's ``min_cluster_size`` for ``n_units`` points: ``max(5, round(sqrt(n)))``.
-
-    It grows with the corpus (10 for 100 articles, 46 for 2,100, 100 for 10,000), so a large
-    corpus yields broad themes rather than hundreds of micro-topics (``Themes.hierarchy`` and
-    ``Themes.reduce`` give coarser views); pass ``min_cluster_size`` for finer themes.
+    """The smallest fine theme for ``n_units`` points: :data:`FINE_CLUSTER_SIZE` articles (fewer
+    in a corpus of under 50), whatever the corpus size: how many themes a level has is chosen
+    from the data by the theme tree (:mod:`semclust.themes.tree`), not from this.
     """
-    return max(5, round(math.sqrt(max(n_units, 0))))
+    return max(2, min(FINE_CLUSTER_SIZE, n_units // 5))
 
 
-def _missing(extra: str, err: ImportError) -> MissingDependencyError:
-    return MissingDependencyError(
-        f"themes need {err.name or 'an optional package'}: install them with "
-        f"`pip install 'semclust[{extra}]'` (umap-learn and scikit-learn)"
-    )
+@dataclass
+class _Units:
+    """A fit's inputs, grouped: chunk rows, their articles, and the units clustered."""
+
+    vectors: np.ndarray
+    row_article: np.ndarray
+    article_ids: list[str]
+    article_vectors: np.ndarray
+    units: np.ndarray
+    unit_article: np.ndarray  # the article of each unit
+    sample: np.ndarray | None
+    fit_rows: np.ndarray | None
+
+
+class _Clock:
+    """Seconds per stage, and the progress bar."""
+
+    def __init__(self, progress: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.timings: dict[str, float] = {}
+        self._bar = tqdm(total=len(_STAGES), desc="themes", unit="stage", disable=not progress)
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round(now - self._last, 3)
+        self._last = now
+        self._bar.set_postfix_str(stage)
+        self._bar.update(1)
+
+    def close(self) -> None:
+        self._bar.close()
 
 
 class ThemeModel:
-    """UMAP + HDBSCAN themes of articles, scikit-learn style.
+    """Themes of articles as a tree (UMAP + HDBSCAN fine themes, merged up), scikit-learn style.
 
     Args:
         level: Cluster ``"articles"`` (chunk vectors pooled per article) or ``"chunks"``.
         umap_model: Your own reducer with ``fit_transform`` (default: UMAP with the settings
             below); it runs on the clustering units.
         hdbscan_model: Your own clusterer with ``fit`` and ``labels_`` (default: scikit-learn's
-            HDBSCAN with the settings below; ``-1`` marks noise).
-        n_neighbors: UMAP neighbours (at most units - 1); 30 keeps more of the corpus's global
-            structure than UMAP's 15, which made themes more stable and closer to human topics.
+            HDBSCAN choosing leaf clusters, settings below; ``-1`` marks noise). Its clusters are
+            the fine themes.
+        n_neighbors: UMAP neighbours (at most units - 1), and the neighbours of each article in
+            the graph that chooses the default level.
         n_components: UMAP output dimensions.
         min_dist: UMAP ``min_dist``.
-        min_cluster_size: HDBSCAN's smallest theme, in units; default
-            :func:`default_min_cluster_size` of the number of units.
-        min_samples: HDBSCAN's density smoothing; default ``min_cluster_size`` (HDBSCAN's own
-            default; with ``n_neighbors=30`` it gave the most stable themes across seeds).
-        outlier_quantile: A theme's threshold is this quantile of its seed members'
+        min_cluster_size: The smallest fine theme, in articles of the whole corpus (default
+            :func:`default_min_cluster_size`).
+        min_samples: HDBSCAN's density smoothing (default :data:`FINE_MIN_SAMPLES`).
+        outlier_quantile: A fine theme's threshold is this quantile of its members'
             similarities to its centre; articles below every threshold are outliers.
         assign_outliers: Place each outlier in its nearest theme anyway (its ``confidence``
             and ``strength`` say how well it fits).
         small_corpus: Below this many units, skip UMAP/HDBSCAN (see the module docs).
         max_fit_articles: Fit UMAP and HDBSCAN on at most this many articles (default
-            :data:`~semclust.themes.scale.MAX_FIT_ARTICLES`, 10,000: about 30 s of UMAP on two
-            cores); a larger corpus is fitted on a seeded random sample of this many and the
-            other articles are assigned to the themes found, by the same nearest-centre rule
-            (``min_cluster_size`` and ``min_samples`` are then scaled by the sample's share).
+            :data:`~semclust.themes.scale.MAX_FIT_ARTICLES`); a larger corpus is fitted on a
+            seeded random sample of this many and the other articles are assigned by the same
+            nearest-centre rule (``min_cluster_size`` is then scaled by the sample's share).
             ``None``: always fit on every article.
-        merge_similarity: Cosine similarity at which the small-corpus path joins units (0.7:
-            about the same story); a new article is novel there below ``SMALL_CORPUS_NOVELTY``.
+        merge_similarity: Cosine similarity at which the small-corpus path joins articles into
+            one fine group (0.7: about the same story).
         n_keywords: Keywords shown per theme.
         ngram_range: Word n-grams for keywords.
         stop_words: Words to leave out of keywords (default: English and news stop words).
@@ -145,12 +185,12 @@ class ThemeModel:
         random_state: Seed of UMAP (and so of the whole fit).
         progress: Show a progress bar over the stages.
 
-    Fitted attributes: ``themes_`` (:class:`Themes`), ``labels_`` (main theme id per article),
-    ``article_ids_``, ``centroids_``, ``embedding_`` (the UMAP output of the fitted units,
-    ``None`` on the small-corpus path), ``small_corpus_`` (bool), ``fit_sample_`` (indices of
-    the articles fitted on, ``None`` when all were), ``min_cluster_size_`` (in articles of the
-    whole corpus), ``clusterer_`` (which clusterer ran), ``timings_`` (seconds per stage),
-    ``umap_model_``, ``hdbscan_model_``.
+    Fitted attributes: ``themes_`` (:class:`Themes` at the default level; ``themes_.level(...)``
+    for the others), ``labels_`` (main theme id per article), ``article_ids_``, ``centroids_``
+    (of the fine themes), ``embedding_`` (the UMAP output, ``None`` on the small-corpus path),
+    ``small_corpus_``, ``fit_sample_`` (indices of the articles fitted on, ``None`` when all
+    were), ``min_cluster_size_``, ``levels_`` (themes per level), ``tree_`` (the merge tree),
+    ``clusterer_``, ``timings_``, ``umap_model_``, ``hdbscan_model_``.
     """
 
     def __init__(
@@ -251,8 +291,9 @@ class ThemeModel:
         passages: Sequence[str] | None = None,
         titles: Mapping[str, str] | None = None,
         published: Mapping[str, str | None] | None = None,
+        word_vectors: WordVectors | None = None,
     ) -> ThemeModel:
-        """Find the themes of a corpus.
+        """Find the themes of a corpus, as a tree with a default level chosen from the data.
 
         Args:
             X: ``(n_rows, dim)`` vectors: chunk vectors (several rows per article) or one
@@ -265,79 +306,109 @@ class ThemeModel:
             passages: The text of each row, to show representative passages.
             titles: Article titles, for display.
             published: ISO publication dates, for :meth:`Themes.over_time`.
+            word_vectors: Embeds words with the model that made ``X`` (texts -> vectors), to
+                rank each theme's candidate keywords by meaning (:mod:`semclust.themes.naming`);
+                without it the c-TF-IDF order is kept.
 
         Returns:
             ``self``, fitted.
         """
         self._check_params()
-        timings: dict[str, float] = {}
+        data = self._units(X, doc_ids)
+        clock = _Clock(self.progress)
+        fine = self._fine_themes(data, clock)
+        leaves, result = self._leaves(data, fine)
+        clock.lap("assign")
+        corpus = self._corpus(data, result, texts, passages, titles, published)
+        self.themes_ = build_tree(
+            corpus, leaves, self._settings(), word_vectors=word_vectors, coords=None,
+            params=self._saved_params(len(data.article_ids)),
+        )
+        clock.lap("labels")
+        if self.coords:
+            coords = self._coordinates(data, self.themes_.level("fine").labels)
+            for view in self.themes_._tree.views.values() if self.themes_._tree else [self.themes_]:
+                view.coords = coords
+        clock.lap("coords")
+        clock.close()
+        self.article_ids_ = data.article_ids
+        self.labels_ = self.themes_.labels.copy()
+        self.centroids_ = leaves.centroids
+        self.levels_ = leaves.levels.as_dict()
+        self.tree_ = leaves.tree
+        self.timings_ = clock.timings
+        self._knn = None
+        logger.debug("themes: levels %s, %d outliers, %s", self.levels_, self.themes_.n_outliers, clock.timings)
+        return self
+
+    def _units(self, X: Any, doc_ids: Sequence[str] | None) -> _Units:
         vectors = unit_rows(X)
-        n_rows = len(vectors)
-        if n_rows == 0:
+        if len(vectors) == 0:
             raise InvalidArgumentError("no vectors to find themes in; add articles first")
-        article_ids, row_article = group_rows(doc_ids, n_rows)
-        n_articles = len(article_ids)
-        article_vectors = pool_articles(vectors, row_article, n_articles)
-        all_units = article_vectors if self.level == "articles" else vectors
+        article_ids, row_article = group_rows(doc_ids, len(vectors))
+        n = len(article_ids)
+        article_vectors = pool_articles(vectors, row_article, n)
         # Above max_fit_articles, UMAP and HDBSCAN see a seeded sample of the articles (the
         # units are the sample's article vectors or chunk rows); every article is assigned.
-        sample = fit_sample(n_articles, self.max_fit_articles, self.random_state)
-        fit_rows: np.ndarray | None = None
-        if sample is None:
-            units = all_units
-        elif self.level == "articles":
-            units = article_vectors[sample]
+        sample = fit_sample(n, self.max_fit_articles, self.random_state)
+        self.fit_sample_ = sample
+        fit_rows = None
+        if self.level == "articles":
+            units = article_vectors if sample is None else article_vectors[sample]
+            unit_article = np.arange(n) if sample is None else sample
+        elif sample is None:
+            units, unit_article = vectors, row_article
         else:
-            in_sample = np.zeros(n_articles, dtype=bool)
+            in_sample = np.zeros(n, dtype=bool)
             in_sample[sample] = True
             fit_rows = np.flatnonzero(in_sample[row_article])
-            units = vectors[fit_rows]
-        self.fit_sample_ = sample
-        stages = ["reduce", "cluster", "assign", "labels", "coords"]
-        from tqdm.auto import tqdm
+            units, unit_article = vectors[fit_rows], row_article[fit_rows]
+        return _Units(vectors, row_article, article_ids, article_vectors, units, unit_article, sample, fit_rows)
 
-        bar = tqdm(total=len(stages), desc="themes", unit="stage", disable=not self.progress)
-        clock = time.perf_counter()
-
-        def lap(stage: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            timings[stage] = round(now - clock, 3)
-            clock = now
-            bar.set_postfix_str(stage)
-            bar.update(1)
-
+    def _fine_themes(self, data: _Units, clock: _Clock) -> np.ndarray:
+        """The fine theme of each unit (``-1``: HDBSCAN noise), largest first."""
+        units = data.units
+        n_all = len(data.article_vectors) if self.level == "articles" else len(data.vectors)
         self.small_corpus_ = len(units) < max(self.small_corpus, 3)
         self._knn: tuple[np.ndarray, np.ndarray] | None = None
         self.umap_model_: Any = None
         self.hdbscan_model_: Any = None
         self.embedding_: np.ndarray | None = None
-        self.min_cluster_size_ = self.min_cluster_size or default_min_cluster_size(len(all_units))
-        share = len(units) / len(all_units)
-        fit_cluster_size = scaled_size(self.min_cluster_size_, share, 5)
-        fit_min_samples = scaled_size(self.min_samples, share, 1) if self.min_samples else fit_cluster_size
+        self.min_cluster_size_ = self.min_cluster_size or default_min_cluster_size(n_all)
         if self.small_corpus_:
-            lap("reduce")
-            seed = _link_similar(units, self.merge_similarity)
+            clock.lap("reduce")
+            seed = link_similar(units, self.merge_similarity)
             self.clusterer_ = "average-linkage"
         else:
             self.embedding_ = self._reduce(units)
-            lap("reduce")
-            seed = self._cluster(self.embedding_, fit_cluster_size, fit_min_samples)
-        seed = _by_size(seed)
+            clock.lap("reduce")
+            share = len(units) / n_all
+            size = scaled_size(self.min_cluster_size_, share, 5)
+            samples = scaled_size(self.min_samples, share, 1) if self.min_samples else min(FINE_MIN_SAMPLES, size)
+            seed = self._cluster(self.embedding_, size, samples)
+        seed = by_size(seed)
         if seed.max(initial=-1) < 0:
             logger.info("no dense theme found among %d units; using one theme for all", len(units))
             seed = np.zeros(len(units), dtype=np.int64)
-        lap("cluster")
+        clock.lap("cluster")
+        return seed
 
-        centroids, thresholds, quantiles = _centres(units, seed, self.outlier_quantile)
+    def _leaves(self, data: _Units, seed: np.ndarray) -> tuple[LeafModel, Assignment]:
+        """The fine themes' centres (a fine theme left with no article is dropped), the merge
+        tree over them and its levels, and the articles' assignment to the fine themes.
+        """
+        units = data.units
+        centroids, _, _ = fine_centres(units, seed, self.outlier_quantile)
+        # Thresholds come from every unit nearest a centre, HDBSCAN's noise included: the leaf
+        # clusters are dense cores, and an article at their edge is still of their theme.
+        nearest = (units @ centroids.T).argmax(axis=1)
+        _, thresholds, quantiles = fine_centres(units, nearest, self.outlier_quantile, centroids)
         if self.small_corpus_:  # no distribution to learn from: a fixed similarity decides
             thresholds = np.minimum(thresholds, SMALL_CORPUS_NOVELTY)
             quantiles = np.minimum(quantiles, quantiles[:, :1])  # every member counts as typical
-        leaf_size = np.bincount(seed[seed >= 0], minlength=len(centroids)).astype(np.int64)
-        for _ in range(2):  # a seed theme that keeps no article after assignment is dropped
+        for _ in range(3):
             result = assign(
-                vectors, row_article, n_articles, centroids, thresholds, quantiles,
+                data.vectors, data.row_article, len(data.article_ids), centroids, thresholds, quantiles,
                 np.arange(len(centroids)), level=self.level, assign_outliers=self.assign_outliers,
                 temperature=self.temperature,
             )
@@ -346,50 +417,46 @@ class ThemeModel:
                 break
             keep = sizes > 0
             centroids, thresholds, quantiles = centroids[keep], thresholds[keep], quantiles[keep]
-            leaf_size = leaf_size[keep]
-        # Ids by final size, largest first.
-        order = np.argsort(-sizes, kind="stable")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        centroids, thresholds, quantiles = centroids[order], thresholds[order], quantiles[order]
-        result = result.renumbered(rank)
-        lap("assign")
+        # Every fitted unit counts in the tree, HDBSCAN's noise with its nearest fine theme.
+        unit_leaf = (units @ centroids.T).argmax(axis=1)
+        n_leaves = len(centroids)
+        means = np.stack([units[unit_leaf == t].mean(axis=0) if (unit_leaf == t).any() else centroids[t]
+                          for t in range(n_leaves)])
+        counts = np.maximum(np.bincount(unit_leaf, minlength=n_leaves), 1)
+        tree = merge_tree(means, counts)
+        levels = self._levels(units, unit_leaf, tree, data)
+        leaf_size = np.bincount(result.main[result.main >= 0], minlength=n_leaves).astype(np.int64)
+        return LeafModel(centroids, thresholds, quantiles, leaf_size, tree, levels), result
 
-        keyword_rows = None if sample is None else keyword_articles(result.main, result.similarity, sample)
-        terms = self._keywords(article_ids, texts, result.main, keyword_rows)
-        reps = representatives(
-            vectors, row_article, article_vectors, result.main, centroids, article_ids, passages
-        )
-        lap("labels")
-        coords = None
-        if self.coords:
-            coords = self._coordinates(units, article_vectors, row_article, result.main, sample, fit_rows)
-        self._knn = None
-        lap("coords")
-        bar.close()
+    def _levels(self, units: np.ndarray, unit_leaf: np.ndarray, tree: np.ndarray, data: _Units) -> Levels:
+        n_leaves = int(unit_leaf.max()) + 1
+        if self.small_corpus_:
+            # A theme of one article is not a theme: the default level keeps only cuts whose
+            # themes all have two articles or more (one theme for the seeds' two articles).
+            return _small_levels(tree, unit_leaf, units)
+        if self._knn is None or len(self._knn[0]) != len(units):
+            self._knn = neighbours_for(units, self.n_neighbors)
+        return choose_levels(tree, unit_leaf, self._knn[0]) if n_leaves > 1 else Levels(1, 1, 1)
 
-        themes = [
-            make_theme(
-                t, terms.get(t, []), int((result.main == t).sum()), n_articles, self.n_keywords,
-                reps.articles.get(t, []), reps.passages.get(t, []),
-            )
-            for t in range(len(centroids))
-        ]
-        self.article_ids_ = article_ids
-        self.labels_ = result.main.copy()
-        self.centroids_ = centroids
-        self.timings_ = timings
-        self.themes_ = Themes(
-            themes=themes, article_ids=article_ids,
-            titles=[(titles or {}).get(a, "") for a in article_ids],
-            published=[(published or {}).get(a) for a in article_ids],
-            assignment=result, centroids=centroids, thresholds=thresholds, quantiles=quantiles,
-            leaf_theme=np.arange(len(centroids), dtype=np.int64),
-            leaf_size=leaf_size[order],
-            coords=coords, params=self._saved_params(),
+    def _corpus(
+        self, data: _Units, result: Assignment, texts: Sequence[str] | Mapping[str, str] | None,
+        passages: Sequence[str] | None, titles: Mapping[str, str] | None,
+        published: Mapping[str, str | None] | None,
+    ) -> Corpus:
+        ids = data.article_ids
+        rows = None if data.sample is None else keyword_articles(result.main, result.similarity, data.sample)
+        return Corpus(
+            vectors=data.vectors, row_article=data.row_article, article_vectors=data.article_vectors,
+            article_ids=ids, titles=[(titles or {}).get(a, "") for a in ids],
+            published=[(published or {}).get(a) for a in ids], passages=passages,
+            texts=_keyword_texts(ids, texts, rows), keyword_rows=rows,
         )
-        logger.debug("themes: %d themes, %d outliers, %s", len(themes), result.n_outliers, timings)
-        return self
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "level": self.level, "assign_outliers": self.assign_outliers, "temperature": self.temperature,
+            "ngram_range": self.ngram_range, "stop_words": self.stop_words, "n_keywords": self.n_keywords,
+        }
 
     def fit_predict(self, X: Any, doc_ids: Sequence[str] | None = None, texts: Any = None) -> np.ndarray:
         """Fit, then return the main theme id of each article (``-1``: no theme)."""
@@ -401,7 +468,7 @@ class ThemeModel:
             raise InvalidArgumentError("this ThemeModel is not fitted yet; call fit first")
         return np.array([p.theme_id for p in self.themes_.predict(X, doc_ids)], dtype=np.int64)
 
-    def _saved_params(self) -> dict[str, Any]:
+    def _saved_params(self, n_articles: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in self.get_params().items():
             if key == "progress":
@@ -414,125 +481,50 @@ class ThemeModel:
                 out[key] = value
         out["min_cluster_size_"] = self.min_cluster_size_
         out["small_corpus_"] = self.small_corpus_
-        out["n_fit_articles_"] = (
-            len(self.fit_sample_) if self.fit_sample_ is not None else len(self.article_ids_)
-        )
+        out["n_fit_articles_"] = len(self.fit_sample_) if self.fit_sample_ is not None else n_articles
         out["clusterer_"] = self.clusterer_
         return out
 
-    def _umap(self, units: np.ndarray, n_components: int, min_dist: float) -> Any:
-        try:
-            with warnings.catch_warnings():  # umap warns on import that TensorFlow is missing
-                warnings.simplefilter("ignore", ImportWarning)
-                from umap import UMAP  # type: ignore[import-untyped]
-        except ImportError as err:
-            raise _missing("themes", err) from err
-        from semclust.themes._jit_cache import enable_umap_jit_cache
-
-        enable_umap_jit_cache()  # compile UMAP's functions once per machine, not per process
-        n_neighbors = max(2, min(self.n_neighbors, len(units) - 1))
-        knn: tuple[Any, Any, Any] = (None, None, None)
-        if EXACT_NEIGHBOURS_MIN <= len(units) <= EXACT_NEIGHBOURS_MAX:
-            # Where UMAP would run NN-descent: the exact graph, computed once per fit.
-            if self._knn is None or len(self._knn[0]) != len(units):
-                self._knn = exact_neighbours(units, n_neighbors)
-            knn = (self._knn[0].copy(), self._knn[1].copy(), None)  # UMAP edits them in place
-        return UMAP(
-            n_neighbors=n_neighbors,
-            n_components=n_components,
-            min_dist=min_dist,
-            metric="cosine",
-            random_state=self.random_state,
-            n_jobs=1 if self.random_state is not None else -1,
-            low_memory=True,
-            precomputed_knn=knn,
-        )
-
     def _reduce(self, units: np.ndarray) -> np.ndarray:
-        n_components = min(self.n_components, len(units) - 2)
         reducer = self.umap_model
         if reducer is None:
-            reducer = self._umap(units, n_components, self.min_dist)
+            knn = None
+            if uses_exact_neighbours(len(units)):  # where UMAP would run NN-descent
+                self._knn = neighbours_for(units, self.n_neighbors)
+                knn = self._knn
+            reducer = make_umap(
+                units, n_neighbors=self.n_neighbors, n_components=min(self.n_components, len(units) - 2),
+                min_dist=self.min_dist, random_state=self.random_state, knn=knn,
+            )
         self.umap_model_ = reducer
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            embedding = np.asarray(reducer.fit_transform(units), dtype=np.float32)
-        for w in caught:  # UMAP's notes (disconnected graph, spectral fallback) are not errors
-            logger.info("UMAP: %s", w.message)
-        return embedding
+        return run_reducer(reducer, units)
 
     def _cluster(self, embedding: np.ndarray, min_cluster_size: int, min_samples: int) -> np.ndarray:
-        # scikit-learn's HDBSCAN: fast_hdbscan gave the same themes on BBC and R8 (ARI 0.999)
-        # but was no faster up to 10,000 points and compiles for 20 s on its first run
-        # (benchmarks/bench_themes.py --scale); pass hdbscan_model= to use another.
-        if self.hdbscan_model is not None:
-            clusterer = self.hdbscan_model
-        else:
-            try:
-                from sklearn.cluster import HDBSCAN  # type: ignore[import-untyped]
-            except ImportError as err:
-                raise _missing("themes", err) from err
-            mcs = min(min_cluster_size, len(embedding))
-            clusterer = HDBSCAN(
-                min_cluster_size=mcs, min_samples=min(min_samples, len(embedding)),
-                cluster_selection_method="eom", copy=True,
-            )
+        clusterer = self.hdbscan_model
+        if clusterer is None:
+            clusterer = make_hdbscan(len(embedding), min_cluster_size, min_samples)
         clusterer.fit(embedding)
         self.hdbscan_model_ = clusterer
         kind = type(clusterer)
         self.clusterer_ = f"{kind.__module__.split('.')[0]}.{kind.__qualname__}"
         return np.asarray(clusterer.labels_, dtype=np.int64)
 
-    def _keywords(
-        self,
-        article_ids: list[str],
-        texts: Sequence[str] | Mapping[str, str] | None,
-        main: np.ndarray,
-        rows: np.ndarray | None = None,
-    ) -> dict[int, list[tuple[str, float]]]:
-        """c-TF-IDF keywords per theme from the texts of all articles, or of ``rows`` only."""
-        if texts is None:
-            return {}
-        picked = range(len(article_ids)) if rows is None else rows.tolist()
-        if isinstance(texts, Mapping):
-            docs = [texts.get(article_ids[i], "") for i in picked]
-        else:
-            if len(texts) != len(article_ids):
-                raise InvalidArgumentError(
-                    f"got {len(texts)} texts for {len(article_ids)} articles; give one text per "
-                    "article (in order of first appearance in doc_ids) or a mapping id -> text"
-                )
-            docs = [texts[i] for i in picked]
-        stop = list(self.stop_words) if self.stop_words is not None else None
-        ngrams = (int(self.ngram_range[0]), int(self.ngram_range[1]))
-        labels = main if rows is None else main[rows]
-        return class_tfidf(docs, labels, ngram_range=ngrams, stop_words=stop)
-
-    def _coordinates(
-        self,
-        units: np.ndarray,
-        article_vectors: np.ndarray,
-        row_article: np.ndarray,
-        main: np.ndarray,
-        sample: np.ndarray | None,
-        fit_rows: np.ndarray | None,
-    ) -> np.ndarray:
+    def _coordinates(self, data: _Units, main: np.ndarray) -> np.ndarray:
         """2-D map positions of the articles: a 2-D UMAP of the fitted units (PCA for a small
         corpus); on a sampled fit, the other articles are placed among their nearest sample
         articles of the same theme (:func:`~semclust.themes.scale.place_by_neighbours`).
         """
+        units, sample, article_vectors = data.units, data.sample, data.article_vectors
         if self.small_corpus_ or len(units) < 8:
-            return _pca2(article_vectors)
-        reducer = self._umap(units, 2, 0.1)
-        with warnings.catch_warnings(record=True):
-            warnings.simplefilter("always")
-            xy = np.asarray(reducer.fit_transform(units), dtype=np.float32)
+            return pca2(article_vectors)
+        knn = self._knn if self._knn is not None and len(self._knn[0]) == len(units) else None
+        reducer = make_umap(
+            units, n_neighbors=self.n_neighbors, n_components=2, min_dist=0.1,
+            random_state=self.random_state, knn=knn if uses_exact_neighbours(len(units)) else None,
+        )
+        xy = run_reducer(reducer, units)
         n = len(article_vectors)
-        if self.level == "chunks":
-            unit_article = row_article if fit_rows is None else row_article[fit_rows]
-            xy = pool_articles(xy, unit_article, n, normalise=False)
-            if sample is not None:
-                xy = xy[sample]
+        xy = pooled_coords(xy, self.level, data.row_article, data.fit_rows, n, sample)
         if sample is None:
             return xy.astype(np.float32)
         coords = np.zeros((n, 2), dtype=np.float32)
@@ -544,45 +536,38 @@ class ThemeModel:
         return coords
 
 
-# -- fit helpers ------------------------------------------------------------------------------
-
-
-def _link_similar(units: np.ndarray, similarity: float) -> np.ndarray:
-    """Small-corpus clustering: average linkage on cosine distance, cut at ``1 - similarity``."""
-    if len(units) == 1:
-        return np.zeros(1, dtype=np.int64)
-    from scipy.cluster.hierarchy import fcluster, linkage  # type: ignore[import-untyped]
-
-    tree = linkage(units.astype(np.float64), method="average", metric="cosine")
-    return np.asarray(fcluster(tree, t=1.0 - similarity, criterion="distance"), dtype=np.int64) - 1
-
-
-def _by_size(labels: np.ndarray) -> np.ndarray:
-    """Relabel clusters 0..k-1 by size, largest first; ``-1`` stays."""
-    out = np.full(len(labels), -1, dtype=np.int64)
-    found, counts = np.unique(labels[labels >= 0], return_counts=True)
-    for new, old in enumerate(found[np.argsort(-counts, kind="stable")].tolist()):
-        out[labels == old] = new
-    return out
-
-
-def _centres(units: np.ndarray, seed: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each seed theme's centre, its threshold (quantile ``q`` of its members' similarities)
-    and the grid of ``_QUANTILES`` quantiles used for membership strength.
+def _small_levels(tree: np.ndarray, unit_leaf: np.ndarray, units: np.ndarray) -> Levels:
+    """Levels of a small corpus: the most modular cut (on the units' 5 nearest neighbours) whose
+    themes all have at least two units; one theme when there is no such cut.
     """
-    k = int(seed.max()) + 1
-    centroids = unit_rows(np.stack([units[seed == t].mean(axis=0) for t in range(k)]))
-    grid = np.linspace(0.0, 1.0, _QUANTILES)
-    quantiles = np.stack([np.quantile(units[seed == t] @ centroids[t], grid) for t in range(k)])
-    thresholds = np.array([np.quantile(units[seed == t] @ centroids[t], q) for t in range(k)])
-    return centroids, thresholds.astype(np.float32), quantiles.astype(np.float32)
+    from semclust.themes.tree import cut, level_scores
+
+    n_leaves = int(unit_leaf.max()) + 1
+    ks = []
+    for k in range(2, n_leaves + 1):
+        groups = cut(tree, n_leaves, k)[unit_leaf]
+        if np.bincount(groups).min() >= 2:
+            ks.append(k)
+    if not ks:
+        return Levels(broad=1, themes=1, fine=n_leaves)
+    knn = neighbours_for(units, min(5, len(units) - 1))[0]
+    scores = level_scores(tree, unit_leaf, knn, ks)
+    best = ks[int(np.argmax(scores))]
+    return Levels(broad=1 if best > 1 else best, themes=best, fine=n_leaves)
 
 
-def _pca2(X: np.ndarray) -> np.ndarray:
-    """2-D coordinates by PCA (for corpora too small for UMAP)."""
-    centred = X - X.mean(axis=0)
-    if len(X) < 2:
-        return np.zeros((len(X), 2), dtype=np.float32)
-    u, s, _ = np.linalg.svd(centred, full_matrices=False)
-    xy = u[:, :2] * s[:2]
-    return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1]))).astype(np.float32)
+def _keyword_texts(
+    article_ids: list[str], texts: Sequence[str] | Mapping[str, str] | None, rows: np.ndarray | None
+) -> list[str] | None:
+    """The texts keywords are counted on: every article's, or those of ``rows`` only."""
+    if texts is None:
+        return None
+    picked = range(len(article_ids)) if rows is None else rows.tolist()
+    if isinstance(texts, Mapping):
+        return [texts.get(article_ids[i], "") for i in picked]
+    if len(texts) != len(article_ids):
+        raise InvalidArgumentError(
+            f"got {len(texts)} texts for {len(article_ids)} articles; give one text per "
+            "article (in order of first appearance in doc_ids) or a mapping id -> text"
+        )
+    return [texts[i] for i in picked]

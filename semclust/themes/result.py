@@ -1,6 +1,6 @@
-"""Fitted themes: :class:`Themes` (labels, memberships, centres, hierarchy, views), one
-article's :class:`ThemePrediction`, saving without pickle, and :func:`match_themes` for theme
-ids that stay stable across refits.
+"""Fitted themes: :class:`Themes` (labels, memberships, centres, the theme tree, views) and one
+article's :class:`ThemePrediction`. Saving lives in :mod:`semclust.themes.persist`, the tree
+walks and stable ids (:func:`match_themes`) in :mod:`semclust.themes.hierarchy`.
 
 Importing this module, loading saved themes and predicting need numpy only (and pandas for the
 table views): never UMAP or HDBSCAN.
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import html
 import importlib
-import json
 import os
-import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -20,21 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from semclust._disk import library_versions
-from semclust.errors import InvalidArgumentError, NotFoundError, StoreFormatError
+from semclust.errors import InvalidArgumentError, NotFoundError
+from semclust.themes import hierarchy as _tree_ops
 from semclust.themes.assign import Assignment, assign, group_rows, unit_rows
-from semclust.themes.labels import Theme, dedupe_keywords, make_theme, merge_keywords, theme_name
+from semclust.themes.hierarchy import match_themes
+from semclust.themes.labels import Theme, dedupe_keywords, merge_keywords, theme_name
+from semclust.themes.persist import THEMES_FORMAT_VERSION, THEMES_MANIFEST, load_themes, save_themes
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from semclust.themes.tree import ThemeTree
+
 __all__ = ["THEMES_FORMAT_VERSION", "THEMES_MANIFEST", "ThemePrediction", "Themes", "match_themes"]
 
-#: Version of the saved themes layout (``themes/themes.json`` and ``.npy`` files).
-THEMES_FORMAT_VERSION = 1
-#: The saved themes' manifest file.
-THEMES_MANIFEST = "themes.json"
-_MANIFEST = THEMES_MANIFEST
 
 
 @dataclass(frozen=True)
@@ -72,13 +69,6 @@ class ThemePrediction:
         return out
 
 
-_ARRAYS = ("centroids", "thresholds", "quantiles", "leaf_theme", "leaf_size")
-_ASSIGNMENT = (
-    "main", "similarity", "confidence", "strength", "outlier",
-    "weight_article", "weight_theme", "weight_value",
-)
-
-
 class Themes:
     """The themes of a corpus: labels, memberships, centres, hierarchy; saved without pickle.
 
@@ -105,6 +95,7 @@ class Themes:
         previous_generation: int | None = None,
         id_map: Mapping[int, int | None] | None = None,
         next_id: int | None = None,
+        level: str = "themes",
     ) -> None:
         self._themes = {t.id: t for t in sorted(themes, key=lambda t: (-t.size, t.id))}
         self.article_ids = list(article_ids)
@@ -127,6 +118,10 @@ class Themes:
         self.id_map: dict[int, int | None] = dict(id_map or {})
         self.next_id = next_id if next_id is not None else max(self._themes, default=-1) + 1
         self._row = {a: i for i, a in enumerate(self.article_ids)}
+        #: The level these themes are (``"broad"``, ``"themes"``, ``"fine"``, or ``"<level>/<n>"``
+        #: after :meth:`reduce`).
+        self.level_name = level
+        self._tree: ThemeTree | None = None
 
     # -- sequence-like ---------------------------------------------------------------------------
 
@@ -304,51 +299,48 @@ class Themes:
         ]
         return ids, unit_rows(np.stack(rows)) if rows else np.zeros((0, self.centroids.shape[1]), np.float32)
 
-    def _linkage(self) -> np.ndarray:
-        from scipy.cluster.hierarchy import linkage  # type: ignore[import-untyped]
-
-        _, centres = self.theme_centroids()
-        return np.asarray(linkage(centres.astype(np.float64), method="average", metric="cosine"))
-
     def hierarchy(self) -> pd.DataFrame:
-        """The merge tree of the themes (average linkage on their centres' cosine distance).
+        """The merge tree of these themes (average linkage on their centres' cosine distance).
 
         One row per merge, closest first: parent_id, parent_name, themes (leaf ids under it),
         left_id, left_name, right_id, right_name, distance. Parent ids continue after the
-        largest theme id, as in BERTopic's ``hierarchical_topics``.
+        largest theme id, as in BERTopic's ``hierarchical_topics``. :meth:`tree` gives the
+        fitted levels instead.
         """
-        import pandas as pd
+        return _merge_frame(self)
 
-        columns = [
-            "parent_id", "parent_name", "themes", "left_id", "left_name", "right_id", "right_name", "distance"
-        ]
-        if len(self) < 2:
-            return pd.DataFrame([], columns=columns)
-        ids = self.ids
-        nodes: list[tuple[int, list[int], list[tuple[str, float]], int]] = [
-            (t.id, [t.id], t.terms, t.size) for t in self
-        ]
-        base = max(self.next_id, max(ids) + 1)
-        rows = []
-        for step, (a, b, dist, _) in enumerate(self._linkage().tolist()):
-            left, right = nodes[int(a)], nodes[int(b)]
-            terms = merge_keywords([left[2], right[2]], [left[3], right[3]])
-            parent = (base + step, left[1] + right[1], terms, left[3] + right[3])
-            nodes.append(parent)
-            rows.append({
-                "parent_id": parent[0], "parent_name": theme_name(dedupe_keywords([w for w, _ in terms])),
-                "themes": sorted(parent[1]), "left_id": left[0], "left_name": self._node_name(left),
-                "right_id": right[0], "right_name": self._node_name(right), "distance": round(float(dist), 6),
-            })
-        return pd.DataFrame(rows, columns=columns)
+    # -- the theme tree ------------------------------------------------------------------------
 
-    def _node_name(self, node: tuple[int, list[int], list[tuple[str, float]], int]) -> str:
-        if len(node[1]) == 1:
-            return self[node[0]].name
-        return theme_name(dedupe_keywords([w for w, _ in node[2]]))
+    @property
+    def levels(self) -> dict[str, int]:
+        """``{level: number of themes}`` of the fitted tree, broadest first."""
+        views = self._tree.views if self._tree is not None else {self.level_name: self}
+        order = [n for n in ("broad", "themes", "fine") if n in views] or list(views)
+        return {n: len(views[n]) for n in order}
+
+    def level(self, level: str | int) -> Themes:
+        """The themes at another level of the tree: ``"broad"`` (a handful), ``"themes"`` (the
+        default, chosen from the data), ``"fine"`` (the fine clusters), or a number ``n`` for
+        the cut of the tree into at most ``n`` themes.
+        """
+        return _tree_ops.at_level(self, level)
+
+    def tree(self) -> pd.DataFrame:
+        """The whole hierarchy, broadest first: theme_id, parent_id (``-1`` at the top), level,
+        depth, name, size, share, keywords. Every theme lies inside its parent.
+        """
+        return _tree_ops.tree_frame(self)
+
+    def parent(self, theme_id: int) -> Theme | None:
+        """The broader theme containing ``theme_id`` (``None`` at the top level)."""
+        return _tree_ops.parent(self, theme_id)
+
+    def children(self, theme_id: int) -> list[Theme]:
+        """The finer themes inside ``theme_id``, largest first (``[]`` at the finest level)."""
+        return _tree_ops.children(self, theme_id)
 
     def reduce(self, n: int) -> Themes:
-        """A coarser view with at most ``n`` themes, merged along :meth:`hierarchy`.
+        """A coarser view with at most ``n`` themes, each a union of these, cut along the tree.
 
         A merged theme keeps the id of its largest part; its keywords are its parts' weighted
         by size. Predictions on the result use the fine centres and report the merged ids.
@@ -357,43 +349,7 @@ class Themes:
             raise InvalidArgumentError(f"n must be a whole number of at least 1, got {n!r}")
         if n >= len(self):
             return self
-        from scipy.cluster.hierarchy import fcluster  # type: ignore[import-untyped]
-
-        groups = fcluster(self._linkage(), t=n, criterion="maxclust")
-        mapping: dict[int, int] = {}
-        merged: list[Theme] = []
-        for g in sorted(set(groups.tolist())):
-            parts = [t for t, gg in zip(self, groups.tolist()) if gg == g]
-            head = parts[0]  # themes iterate largest first
-            for t in parts:
-                mapping[t.id] = head.id
-            size = sum(t.size for t in parts)
-            terms = merge_keywords([t.terms for t in parts], [t.size for t in parts])
-            passages = sorted((p for t in parts for p in t.passages), key=lambda p: -p.similarity)[:3]
-            members = np.flatnonzero(np.isin(self.assignment.main, [t.id for t in parts]))
-            best = members[np.argsort(-self.assignment.similarity[members], kind="stable")[:3]]
-            reps = [self.article_ids[i] for i in best]
-            n_keywords = int(self.params.get("n_keywords", 10))
-            merged.append(make_theme(head.id, terms, size, len(self.article_ids), n_keywords, reps, passages))
-        a = self.assignment.renumbered(mapping)
-        # Sum the weights of merged themes within each article.
-        key = a.weight_article * (self.next_id + 1) + a.weight_theme
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        values = np.bincount(inverse, weights=a.weight_value).astype(np.float32)
-        order = np.argsort(first, kind="stable")
-        keep = first[order]
-        a = replace(
-            a, weight_article=a.weight_article[keep], weight_theme=a.weight_theme[keep],
-            weight_value=values[order],
-        )
-        return Themes(
-            themes=merged, article_ids=self.article_ids, titles=self.titles, published=self.published,
-            assignment=a, centroids=self.centroids, thresholds=self.thresholds, quantiles=self.quantiles,
-            leaf_theme=np.array([mapping.get(int(t), int(t)) for t in self.leaf_theme], dtype=np.int64),
-            leaf_size=self.leaf_size, coords=self.coords, params={**self.params, "reduced_to": n},
-            generation=self.generation, previous_generation=self.previous_generation, id_map=self.id_map,
-            next_id=self.next_id,
-        )
+        return _tree_ops.reduce_along(self, n)
 
     def over_time(self, freq: str = "W") -> pd.DataFrame:
         """Articles per period (rows: period start) and main theme (columns: theme ids, ``-1``
@@ -472,71 +428,15 @@ class Themes:
     # -- saving ----------------------------------------------------------------------------------
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write the themes to ``folder`` (replaced as a whole): ``themes.json`` (format
-        version, library versions, parameters, themes, article ids) and ``.npy`` arrays.
+        """Write the themes, with every level of their tree, to ``folder`` (replaced as a
+        whole): ``themes.json`` and ``.npy`` arrays, no pickle (:mod:`semclust.themes.persist`).
         """
-        target = Path(folder)
-        tmp = target.with_name(target.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        arrays = {name: getattr(self, name) for name in _ARRAYS}
-        arrays.update({name: getattr(self.assignment, name) for name in _ASSIGNMENT})
-        if self.coords is not None:
-            arrays["coords"] = self.coords
-        for name, arr in arrays.items():
-            np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
-        manifest = {
-            "format_version": THEMES_FORMAT_VERSION,
-            "versions": library_versions(),
-            "generation": self.generation,
-            "previous_generation": self.previous_generation, "next_id": self.next_id,
-            "id_map": {str(k): v for k, v in self.id_map.items()}, "params": self.params,
-            "themes": [t.to_dict() for t in self], "article_ids": self.article_ids,
-            "titles": self.titles, "published": self.published, "arrays": sorted(arrays),
-        }
-        (tmp / _MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-        old = target.with_name(target.name + ".old")
-        if target.exists():
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-        return target
+        return save_themes(self, folder)
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> Themes:
         """Read themes written by :meth:`save` (no refitting, no pickle)."""
-        root = Path(folder)
-        try:
-            manifest = json.loads((root / _MANIFEST).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise NotFoundError(f"no saved themes in {root} (no {_MANIFEST})") from None
-        except (OSError, ValueError) as err:
-            raise StoreFormatError(f"{root / _MANIFEST} is not readable: {err}") from None
-        version = manifest.get("format_version")
-        if version != THEMES_FORMAT_VERSION:
-            raise StoreFormatError(
-                f"themes in {root} have format version {version}; this semclust reads version "
-                f"{THEMES_FORMAT_VERSION}. Fit them again: store.themes(refit=True)"
-            )
-        try:
-            arrays = {name: np.load(root / f"{name}.npy", allow_pickle=False) for name in manifest["arrays"]}
-            return cls(
-                themes=[Theme.from_dict(t) for t in manifest["themes"]],
-                article_ids=manifest["article_ids"], titles=manifest["titles"],
-                published=manifest["published"],
-                assignment=Assignment(**{name: arrays[name] for name in _ASSIGNMENT}),
-                coords=arrays.get("coords"), params=manifest["params"], generation=manifest["generation"],
-                previous_generation=manifest["previous_generation"], next_id=manifest["next_id"],
-                id_map={int(k): v for k, v in manifest["id_map"].items()},
-                **{name: arrays[name] for name in _ARRAYS},
-            )
-        except (OSError, KeyError, TypeError, ValueError) as err:
-            raise StoreFormatError(
-                f"the themes in {root} are damaged ({err}); fit them again: store.themes(refit=True)"
-            ) from None
+        return load_themes(cls, folder)
 
     def relabel(self, mapping: Mapping[int, int]) -> Themes:
         """A copy with theme ids changed by ``mapping`` (ids not in it stay)."""
@@ -548,7 +448,7 @@ class Themes:
             leaf_theme=np.array([mapping.get(int(t), int(t)) for t in self.leaf_theme], dtype=np.int64),
             leaf_size=self.leaf_size, coords=self.coords, params=self.params, generation=self.generation,
             previous_generation=self.previous_generation, id_map=self.id_map,
-            next_id=max([self.next_id, *[t.id + 1 for t in themes]]),
+            next_id=max([self.next_id, *[t.id + 1 for t in themes]]), level=self.level_name,
         )
 
 
@@ -560,53 +460,35 @@ def _plots() -> Any:
     return importlib.import_module("semclust.viz")
 
 
-# -- stable ids ----------------------------------------------------------------------------------
+# -- the merge tree of one level ------------------------------------------------------------------
 
 
-def match_themes(new: Themes, old: Themes, *, threshold: float = 0.5) -> Themes:
-    """Give ``new`` themes the ids of the ``old`` themes they continue.
+def _merge_frame(themes: Themes) -> pd.DataFrame:
+    import pandas as pd
+    from scipy.cluster.hierarchy import linkage  # type: ignore[import-untyped]
 
-    A pair scores ``0.5 * shared + 0.5 * cosine``: ``shared`` is the share of articles they have
-    in common (over the smaller of the two, counting only old articles still present) and
-    ``cosine`` the similarity of their centres. Pairs are matched one-to-one to maximise the
-    total score (Hungarian method); a pair scoring below ``threshold`` is no match. Unmatched
-    new themes get fresh ids (never reused). ``id_map`` records old id -> new id (``None`` for
-    a theme that disappeared).
-    """
-    from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
+    columns = ["parent_id", "parent_name", "themes", "left_id", "left_name", "right_id", "right_name", "distance"]
+    if len(themes) < 2:
+        return pd.DataFrame([], columns=columns)
+    _, centres = themes.theme_centroids()
+    merges = np.asarray(linkage(centres.astype(np.float64), method="average", metric="cosine"))
+    nodes: list[tuple[int, list[int], list[tuple[str, float]], int]] = [(t.id, [t.id], t.terms, t.size) for t in themes]
+    base = max(themes.next_id, max(themes.ids) + 1)
 
-    new_ids, new_c = new.theme_centroids()
-    old_ids, old_c = old.theme_centroids()
-    alive = set(new.article_ids)
-    new_sets = [set(new.articles(t, main_only=True)["doc_id"]) for t in new_ids]
-    old_sets = [set(old.articles(t, main_only=True)["doc_id"]) & alive for t in old_ids]
-    score = np.zeros((len(new_ids), len(old_ids)))
-    if len(new_ids) and len(old_ids):
-        if new_c.shape[1] == old_c.shape[1]:
-            score += 0.5 * np.clip(new_c @ old_c.T, 0.0, 1.0)
-        for i, ns in enumerate(new_sets):
-            for j, os_ in enumerate(old_sets):
-                if ns and os_:
-                    score[i, j] += 0.5 * len(ns & os_) / min(len(ns), len(os_))
-    rows, cols = linear_sum_assignment(-score) if score.size else (np.zeros(0, int), np.zeros(0, int))
-    mapping: dict[int, int] = {}
-    for i, j in zip(rows.tolist(), cols.tolist()):
-        if score[i, j] >= threshold:
-            mapping[new_ids[i]] = old_ids[j]
-    next_id = max([old.next_id, *[t + 1 for t in old_ids]])
-    for t in new_ids:  # largest first
-        if t not in mapping:
-            mapping[t] = next_id
-            next_id += 1
-    result = new.relabel(mapping)
-    result.next_id = next_id
-    result.previous_generation = old.generation
-    kept = {mapping[t] for t in new_ids} & set(old_ids)
-    id_map: dict[int, int | None] = {}
-    for j, o in enumerate(old_ids):  # a theme not kept maps to the one that took most of it
-        best = int(np.argmax([len(ns & old_sets[j]) for ns in new_sets])) if new_sets else -1
-        took = len(new_sets[best] & old_sets[j]) if best >= 0 else 0
-        heir = mapping[new_ids[best]] if took and took * 2 >= len(old_sets[j]) else None
-        id_map[o] = o if o in kept else heir
-    result.id_map = id_map
-    return result
+    def name(node: tuple[int, list[int], list[tuple[str, float]], int]) -> str:
+        if len(node[1]) == 1:
+            return themes[node[0]].name
+        return theme_name(dedupe_keywords([w for w, _ in node[2]]))
+
+    rows = []
+    for step, (a, b, dist, _) in enumerate(merges.tolist()):
+        left, right = nodes[int(a)], nodes[int(b)]
+        terms = merge_keywords([left[2], right[2]], [left[3], right[3]])
+        parent = (base + step, left[1] + right[1], terms, left[3] + right[3])
+        nodes.append(parent)
+        rows.append({
+            "parent_id": parent[0], "parent_name": name(parent), "themes": sorted(parent[1]),
+            "left_id": left[0], "left_name": name(left), "right_id": right[0], "right_name": name(right),
+            "distance": round(float(dist), 6),
+        })
+    return pd.DataFrame(rows, columns=columns)

@@ -18,13 +18,15 @@ layout of :func:`scipy.cluster.hierarchy.linkage` (similarities instead of dista
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 __all__ = [
     "LEVELS",
     "Levels",
+    "ThemeTree",
     "choose_levels",
     "cut",
     "level_scores",
@@ -156,3 +158,28 @@ def choose_levels(tree: np.ndarray, leaf_of: np.ndarray, neighbours: np.ndarray)
     upper = [k for k in ks if k <= best // 2]
     broad = upper[int(np.argmax(scores[: len(upper)]))] if upper else best
     return Levels(broad=broad, themes=best, fine=n_leaves)
+
+
+@dataclass
+class ThemeTree:
+    """The fitted tree behind a :class:`~semclust.themes.result.Themes`: the merge tree of the
+    fine clusters (:func:`merge_tree`'s array) and one view per named level (:data:`LEVELS`),
+    all sharing the same fine clusters (``leaf_theme`` of each view says which of its themes a
+    fine cluster belongs to).
+    """
+
+    linkage: np.ndarray
+    views: dict[str, Any] = field(default_factory=dict)
+
+    def attach(self) -> ThemeTree:
+        """Point every view at this tree; returns ``self``."""
+        for view in self.views.values():
+            view._tree = self
+        return self
+
+    def level_of(self, theme_id: int) -> str | None:
+        """The level a theme id belongs to, or ``None``."""
+        for name, view in self.views.items():
+            if theme_id in view._themes:
+                return str(name)
+        return None

@@ -1,0 +1,91 @@
+"""Theme keywords re-ranked by meaning, with diversity: names a reader recognises.
+
+c-TF-IDF (:mod:`semclust.themes.labels`) proposes each theme's candidate words: frequent in the
+theme, rare elsewhere. Some are frequent only by accident (a name, a sign-off, a boilerplate
+line). As BERTopic's ``KeyBERTInspired`` representation does, the candidates are embedded with
+the same model as the articles and ranked by cosine similarity to the theme's centre, so the
+words kept are the ones that *mean* what the theme's articles mean; maximal marginal relevance
+(MMR) then picks them one by one, each time trading that similarity against the similarity to
+the words already picked, so a name does not say one idea three times.
+
+The word embedder is a plain callable (texts -> unit vectors), given to
+:meth:`ThemeModel.fit <semclust.themes.model.ThemeModel.fit>` by whoever owns the model (the
+store passes its embedder's ``embed``); without one, the c-TF-IDF order is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from semclust.themes.assign import unit_rows
+from semclust.themes.labels import dedupe_keywords
+
+__all__ = ["WordVectors", "mmr", "rerank_keywords"]
+
+#: Texts -> ``(len(texts), dim)`` vectors in the articles' embedding space.
+WordVectors = Callable[[Sequence[str]], np.ndarray]
+
+#: Weight of relevance against redundancy in MMR (1: relevance only).
+MMR_RELEVANCE = 0.7
+#: c-TF-IDF candidates re-ranked per theme.
+CANDIDATES = 20
+
+
+def mmr(relevance: np.ndarray, similarity: np.ndarray, n: int, weight: float = MMR_RELEVANCE) -> list[int]:
+    """Indices of ``n`` items picked by maximal marginal relevance.
+
+    Each step takes the item maximising ``weight * relevance - (1 - weight) * (its highest
+    similarity to an item already taken)``; the first is the most relevant.
+    """
+    left = list(range(len(relevance)))
+    picked: list[int] = []
+    while left and len(picked) < n:
+        if picked:
+            redundancy = similarity[np.ix_(left, picked)].max(axis=1)
+        else:
+            redundancy = np.zeros(len(left))
+        score = weight * relevance[left] - (1.0 - weight) * redundancy
+        best = left[int(np.argmax(score))]
+        picked.append(best)
+        left.remove(best)
+    return picked
+
+
+def rerank_keywords(
+    terms: Mapping[int, Sequence[tuple[str, float]]],
+    centres: Mapping[int, np.ndarray],
+    word_vectors: WordVectors | None,
+    n_keywords: int,
+    *,
+    candidates: int = CANDIDATES,
+) -> dict[int, list[str]]:
+    """Each theme's keywords, best first.
+
+    Args:
+        terms: A theme's c-TF-IDF ``(term, weight)`` candidates, best first.
+        centres: A theme's centre in the embedding space (unit vector).
+        word_vectors: Embeds terms; ``None`` keeps the c-TF-IDF order (de-duplicated).
+        n_keywords: Keywords per theme.
+        candidates: c-TF-IDF candidates considered per theme.
+    """
+    out: dict[int, list[str]] = {}
+    pools = {t: dedupe_keywords([w for w, _ in ws])[:candidates] for t, ws in terms.items()}
+    if word_vectors is None:
+        return {t: pool[:n_keywords] for t, pool in pools.items()}
+    vocab = sorted({w for pool in pools.values() for w in pool})
+    if not vocab:
+        return {t: [] for t in pools}
+    vectors = unit_rows(word_vectors(vocab))
+    row = {w: i for i, w in enumerate(vocab)}
+    for t, pool in pools.items():
+        if not pool:
+            out[t] = []
+            continue
+        vec = vectors[[row[w] for w in pool]]
+        centre = unit_rows(centres[t])[0]
+        relevance = vec @ centre
+        picked = mmr(relevance, vec @ vec.T, min(n_keywords, len(pool)))
+        out[t] = [pool[i] for i in picked]
+    return out
