@@ -9,6 +9,9 @@ Reports articles/s and chunks/s of ``Store.add(read(files))`` and of
 the Ray overhead per article, the commit's time, and peak memory (driver RSS; for Ray also the
 workers'). Both paths run with the embedding cache off, so both embed everything.
 
+``--fake`` uses the tests' hashed bag-of-words embedder instead of the model: what is left is
+the cost of reading, chunking, Ray and the commit (the overhead per article).
+
 ``--million`` builds a store of at least 1,000,000 chunks from real text: the corpus (BBC by
 default) repeated under new ids, each copy's text prefixed with ``Copy N.`` so that the copies
 are new texts (the same text under a new id would be a duplicate and not indexed). Expect about
@@ -63,26 +66,40 @@ def write_parts(src: Path, out: Path, articles: int, copies: int, per_file: int)
     return files
 
 
+def fake_model() -> object | None:
+    """The tests' hashed bag-of-words embedder (``--fake``): measures everything but the model."""
+    if not FAKE:
+        return None
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fake_embedder import FakeEmbedder
+
+    return FakeEmbedder()
+
+
+FAKE = False
+
+
 def single_process(files: list[Path], store: Path) -> dict[str, float]:
     started = time.perf_counter()
-    st = semclust.Store.open(store, cache=False)
+    st = semclust.Store.open(store, cache=False, model=fake_model())
     report = st.add(semclust.read(files))
     seconds = time.perf_counter() - started
     n, chunks = len(report.added), report.chunks
     st.close()
     return {"seconds": seconds, "articles": n, "chunks": chunks, "articles_per_s": n / seconds,
             "chunks_per_s": chunks / seconds, "embed_s": report.timings.get("embed", 0.0),
-            "peak_rss_mb": peak_rss_mb()}
+            "timings": {k: round(v, 2) for k, v in report.timings.items()}, "peak_rss_mb": peak_rss_mb()}
 
 
 def on_ray(files: list[Path], store: Path, workers: int | None, batch_size: int | None) -> dict[str, float]:
     import ray
 
     t0 = time.perf_counter()
-    ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    env = {"env_vars": {"PYTHONPATH": str(ROOT / "tests")}} if FAKE else None
+    ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING", runtime_env=env)
     startup = time.perf_counter() - t0
     started = time.perf_counter()
-    report = build(files, store, cache=False, num_workers=workers, batch_size=batch_size)
+    report = build(files, store, cache=False, num_workers=workers, batch_size=batch_size, model=fake_model())
     seconds = time.perf_counter() - started
     ray.shutdown()
     pipeline_s = report.timings["ray"]
@@ -93,6 +110,7 @@ def on_ray(files: list[Path], store: Path, workers: int | None, batch_size: int 
             "articles_per_s": n / seconds, "chunks_per_s": chunks / seconds,
             "embedded": report.embedded,
             "chunks_per_s_per_actor": report.embedded / pipeline_s / max(1, report.workers),
+            "commit_timings": {k: round(v, 2) for k, v in report.timings.items() if k != "ray"},
             "peak_rss_mb": peak_rss_mb(), "peak_rss_children_mb": peak_rss_mb(resource.RUSAGE_CHILDREN)}
 
 
@@ -108,8 +126,11 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=None, help="articles per shard")
     parser.add_argument("--million", action="store_true", help="build >= 1M chunks (Ray only; hours)")
     parser.add_argument("--skip-single", action="store_true", help="only the Ray build")
+    parser.add_argument("--fake", action="store_true", help="the tests' fake embedder: Ray's overhead alone")
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args()
+    global FAKE
+    FAKE = args.fake
     src = Path(args.data)
     if not src.exists():
         print(f"no data at {src}; pass --data", file=sys.stderr)
@@ -122,7 +143,7 @@ def main() -> int:
             copies = max(copies, -(-1_000_000 // int(2.4 * args.articles)))
         files = write_parts(src, tmp / "in", args.articles, copies, args.per_file)
         results: dict[str, object] = {"articles": args.articles * copies, "files": len(files),
-                                      "cpus": os.cpu_count()}
+                                      "cpus": os.cpu_count(), "fake": FAKE, "load": os.getloadavg()[0]}
         if not args.skip_single and not args.million:
             results["single"] = single_process(files, tmp / "single.semclust")
             print("single:", json.dumps(results["single"], indent=1), flush=True)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import itertools
 import json
 import os
@@ -54,7 +55,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPORA = {"bbc": "bbc/bbc.jsonl.gz", "reuters": "reuters/r8-test.jsonl.gz"}
+CORPORA = {
+    "bbc": "bbc/bbc.jsonl.gz",
+    "reuters": "reuters/r8-test.jsonl.gz",
+    "20ng": "20newsgroups/20newsgroups-train.jsonl.gz",
+}
 
 
 def sample_run(seed: int, seconds: float, full: Any, fitted: Any, truth: list[str]) -> dict[str, Any]:
@@ -83,6 +88,18 @@ def summarise_runs(res: dict[str, Any], runs: list[dict[str, Any]]) -> None:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def corpus_path(name: str, args: argparse.Namespace) -> Path:
+    """The JSONL file of a corpus: a dev corpus by name, or a labelled JSONL given by path."""
+    if name in CORPORA:
+        return Path(args.data / CORPORA[name])
+    return Path(name)
+
+
+def corpus_name(name: str) -> str:
+    """A short name for a corpus (a file's stem for a JSONL path)."""
+    return name if name in CORPORA else Path(name).name.split(".")[0]
 
 
 def load(path: Path, limit: int | None) -> list[dict[str, Any]]:
@@ -122,12 +139,21 @@ def build_store(name: str, rows: list[dict[str, Any]], stores: Path, limit: int 
 
 
 def run_ours(
-    vectors: np.ndarray, doc_ids: list[str], texts: dict[str, str], truth: dict[str, str], **params: Any
+    vectors: np.ndarray,
+    doc_ids: list[str],
+    texts: dict[str, str],
+    truth: dict[str, str],
+    words: Any = None,
+    docs: list[list[str]] | None = None,
+    coarse: dict[str, str] | None = None,
+    **params: Any,
 ) -> dict[str, Any]:
+    from themes_quality import label_quality, largest_share
+
     from semclust.themes import ThemeModel
 
     started = time.perf_counter()
-    model = ThemeModel(**params).fit(vectors, doc_ids, texts)
+    model = ThemeModel(**params).fit(vectors, doc_ids, texts, word_vectors=words)
     seconds = time.perf_counter() - started
     labels = model.labels_
     out = scores([truth[a] for a in model.article_ids_], labels)
@@ -136,27 +162,45 @@ def run_ours(
         stages=model.timings_,
         peak_rss_mb=round(peak_rss_mb()),
         min_cluster_size=model.min_cluster_size_,
+        levels=model.levels_,
+        largest_share=largest_share(labels),
     )
+    if docs is not None:
+        out.update(label_quality(model.themes_, docs))
+    if coarse:
+        six = model.themes_.level(6)
+        out["six_cut_vs_coarse"] = scores([coarse[a] for a in model.article_ids_], six.labels)
     out["names"] = [t.name for t in model.themes_]
     out["_labels"] = labels
     return out
 
 
-def run_bertopic(docs: list[str], embeddings: np.ndarray, truth: list[str]) -> dict[str, Any]:
+def run_bertopic(
+    docs: list[str], embeddings: np.ndarray, truth: list[str], tokens: list[list[str]] | None = None
+) -> dict[str, Any]:
     from bertopic import BERTopic
+    from themes_quality import diversity, largest_share, npmi
 
     started = time.perf_counter()
-    topics, _ = BERTopic().fit_transform(docs, embeddings)
+    model = BERTopic()
+    topics, _ = model.fit_transform(docs, embeddings)
     seconds = time.perf_counter() - started
     out = scores(truth, np.asarray(topics))
     out.update(seconds=round(seconds, 2), peak_rss_mb=round(peak_rss_mb()))
+    out["largest_share"] = largest_share(np.asarray(topics))
+    if tokens is not None:
+        words = [[w for w, _ in model.get_topic(t)] for t in sorted(set(topics) - {-1})]
+        out.update(npmi=npmi([w[:10] for w in words], tokens), diversity=diversity(words))
     return out
 
 
 def bench_corpus(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    rows = load(args.data / CORPORA[name], args.limit)
+    from themes_quality import kmeans_oracle, tokens
+
+    rows = load(corpus_path(name, args), args.limit)
     truth = {r["id"]: r["label"] for r in rows}
-    store, embed_s = build_store(name, rows, args.stores, args.limit)
+    coarse = {r["id"]: r["label_coarse"] for r in rows if "label_coarse" in r}
+    store, embed_s = build_store(corpus_name(name), rows, args.stores, args.limit)
     vectors, _, doc_ids = store.embeddings()
     vectors = np.asarray(vectors)
     docs = {d.id: d for d in store.documents()}
@@ -169,18 +213,35 @@ def bench_corpus(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "methods": {},
     }
     methods = result["methods"]
+    from semclust.themes.assign import group_rows, pool_articles
+
+    article_ids, row_article = group_rows(doc_ids, len(vectors))
+    pooled = pool_articles(vectors, row_article, len(article_ids))
+    order_truth = [truth[a] for a in article_ids]
+    result["kmeans_oracle"] = kmeans_oracle(pooled, order_truth, len(set(order_truth)))
+    if coarse:
+        order_coarse = [coarse[a] for a in article_ids]
+        result["kmeans_coarse"] = kmeans_oracle(pooled, order_coarse, len(set(order_coarse)))
+    print(f"[{name}] k-means oracle: {result['kmeans_oracle']} {result.get('kmeans_coarse', '')}", flush=True)
+    words = store.embedder.embed
+    toks = [tokens(texts[a]) for a in article_ids]
+    ours = {"words": words, "coarse": coarse or None}
 
     def record(label: str, out: dict[str, Any]) -> None:
         out.pop("_labels", None)
         methods[label] = out
         print(f"[{name}] {label}: {json.dumps({k: v for k, v in out.items() if k != 'names'})}", flush=True)
 
-    record("semclust (defaults)", run_ours(vectors, doc_ids, texts, truth))
-    record(
-        "semclust assign_outliers=True",
-        run_ours(vectors, doc_ids, texts, truth, assign_outliers=True, coords=False),
-    )
-    record("semclust level='chunks'", run_ours(vectors, doc_ids, texts, truth, level="chunks", coords=False))
+    record("semclust (defaults)", run_ours(vectors, doc_ids, texts, truth, docs=toks, **ours))
+    if args.variants:
+        record(
+            "semclust assign_outliers=True",
+            run_ours(vectors, doc_ids, texts, truth, assign_outliers=True, coords=False, **ours),
+        )
+        record(
+            "semclust level='chunks'",
+            run_ours(vectors, doc_ids, texts, truth, level="chunks", coords=False, **ours),
+        )
     runs = [
         run_ours(vectors, doc_ids, texts, truth, random_state=seed, coords=False)
         for seed in range(args.seeds)
@@ -199,14 +260,11 @@ def bench_corpus(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "n_themes": [r["n_themes"] for r in runs],
         }
         print(f"[{name}] stability: {result['stability']}", flush=True)
-    if not args.no_bertopic:
-        from semclust.themes.assign import group_rows, pool_articles
-
-        article_ids, row_article = group_rows(doc_ids, len(vectors))
-        pooled = pool_articles(vectors, row_article, len(article_ids))
+    if not args.no_bertopic and importlib.util.find_spec("bertopic") is not None:
         order_docs = [texts[a] for a in article_ids]
-        order_truth = [truth[a] for a in article_ids]
-        record("BERTopic defaults (pooled chunk vectors)", run_bertopic(order_docs, pooled, order_truth))
+        record(
+            "BERTopic defaults (pooled chunk vectors)", run_bertopic(order_docs, pooled, order_truth, toks)
+        )
         if "truncated" in args.bertopic_embeddings:
             started = time.perf_counter()
             truncated = store.embedder.embed(order_docs)
@@ -661,24 +719,40 @@ def main_scale(args: argparse.Namespace) -> int:
 
 
 def table(results: dict[str, Any]) -> str:
-    cols = ["corpus", "method", "themes", "outliers", "V-measure", "NMI", "ARI", "seconds", "peak RSS MB"]
+    """The markdown table of a run: semclust defaults against the oracle and BERTopic."""
+    cols = [
+        "corpus", "articles", "themes (broad/default/fine)", "outliers", "V-measure", "ARI", "largest theme",
+        "k-means told k: V (ours ×)", "BERTopic: themes, V, ARI", "6-theme cut vs coarse (k-means 6)",
+        "NPMI ours / BERTopic", "diversity ours / BERTopic", "5 seeds: mean pairwise ARI", "seconds",
+        "peak RSS MB",
+    ]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for corpus, res in results["corpora"].items():
-        for method, m in res["methods"].items():
-            lines.append(
-                f"| {corpus} | {method} | {m['n_themes']} | {m['outlier_share']:.1%} | "
-                f"{m['v_measure']:.3f} | {m['nmi']:.3f} | {m['ari']:.3f} | {m['seconds']:.1f} | "
-                f"{m['peak_rss_mb']} |"
-            )
+        m = res["methods"]["semclust (defaults)"]
+        b = res["methods"].get("BERTopic defaults (pooled chunk vectors)")
+        oracle = res["kmeans_oracle"]
+        lv = m.get("levels", {})
+        six = "—"
+        if "six_cut_vs_coarse" in m and "kmeans_coarse" in res:
+            six = f"{m['six_cut_vs_coarse']['v_measure']:.3f} ({res['kmeans_coarse']['v_measure']:.3f})"
+        bert = f"{b['n_themes']}, {b['v_measure']:.3f}, {b['ari']:.3f}" if b else "not installed"
+
+        def pair(key: str, m: dict[str, Any] = m, b: dict[str, Any] | None = b) -> str:
+            values = [m.get(key), b.get(key) if b else None]
+            return " / ".join("—" if v is None else f"{v:.3f}" for v in values)
+
+        stab = res.get("stability", {}).get("mean_pairwise_ari")
+        lines.append(
+            f"| {corpus} | {res['articles']:,} "
+            f"| {lv.get('broad', '?')}/{m['n_themes']}/{lv.get('fine', '?')} "
+            f"| {m['outlier_share']:.1%} | {m['v_measure']:.3f} | {m['ari']:.3f} | {m['largest_share']:.1%} "
+            f"| {oracle['v_measure']:.3f} ({m['v_measure'] / max(oracle['v_measure'], 1e-9):.2f}×) | {bert} "
+            f"| {six} | {pair('npmi')} | {pair('diversity')} | {'—' if stab is None else f'{stab:.3f}'} "
+            f"| {m['seconds']:.1f} | {m['peak_rss_mb']} |"
+        )
     for corpus, res in results["corpora"].items():
-        if "stability" in res:
-            s = res["stability"]
-            lines.append(
-                f"\n{corpus}: stability over {s['seeds']} seeds: mean pairwise ARI "
-                f"{s['mean_pairwise_ari']:.3f}; V-measure {s['v_measure_mean']:.3f} "
-                f"± {s['v_measure_std']:.3f}, "
-                f"ARI {s['ari_mean']:.3f} ± {s['ari_std']:.3f}, themes {s['n_themes']}"
-            )
+        names = res["methods"]["semclust (defaults)"].get("names", [])
+        lines.append(f"\n{corpus} theme names: " + "; ".join(names[:12]))
     return "\n".join(lines)
 
 
@@ -692,7 +766,11 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "themes.json", help="JSON results file"
     )
     p.add_argument("--limit", type=int, default=None, help="use a random sample of N articles per corpus")
-    p.add_argument("--corpora", default="bbc,reuters", help="comma-separated: bbc, reuters")
+    p.add_argument(
+        "--corpora", default="bbc,reuters,20ng", help="comma-separated: bbc, reuters, 20ng"
+    )
+    p.add_argument("jsonl", nargs="*", help="more labelled JSONL corpora ({id, text, label[, title]})")
+    p.add_argument("--variants", action="store_true", help="also assign_outliers=True and level='chunks'")
     p.add_argument(
         "--stores",
         type=Path,
@@ -745,9 +823,9 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "corpora": {},
     }
-    names = [n.strip() for n in args.corpora.split(",") if n.strip()]
+    names = [n.strip() for n in args.corpora.split(",") if n.strip()] + list(args.jsonl)
     if len(names) == 1:
-        results["corpora"][names[0]] = bench_corpus(names[0], args)
+        results["corpora"][corpus_name(names[0])] = bench_corpus(names[0], args)
     else:  # one process per corpus, so that each peak RSS is its own
         import subprocess
         import tempfile
@@ -755,10 +833,11 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / "one.json"
-                cmd = [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])]
-                cmd += ["--corpora", name, "--out", str(out)]
+                given = [a for a in (argv if argv is not None else sys.argv[1:]) if a not in args.jsonl]
+                cmd = [sys.executable, __file__, *given, "--corpora", name, "--out", str(out)]
                 subprocess.run(cmd, check=True)
-                results["corpora"][name] = json.loads(out.read_text(encoding="utf-8"))["corpora"][name]
+                short = corpus_name(name)
+                results["corpora"][short] = json.loads(out.read_text(encoding="utf-8"))["corpora"][short]
     print(table(results))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")

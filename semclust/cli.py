@@ -317,7 +317,13 @@ def cmd_themes(args: argparse.Namespace) -> int:
 
         return themes_command(args)
     store = _open(args)
-    themes = store.themes(refit=args.refit, progress=not args.quiet and not args.json)
+    level = getattr(args, "level", None)
+    themes = store.themes(
+        refit=args.refit, progress=not args.quiet and not args.json,
+        level=int(level) if level and level.isdigit() else level,
+    )
+    if getattr(args, "tree", False):
+        return _print_tree(themes, args.json)
     if args.json:
         _print_json(themes.to_dict(articles=args.articles))
         return 0
@@ -328,6 +334,26 @@ def cmd_themes(args: argparse.Namespace) -> int:
     for t in themes.to_dict()["themes"]:
         print(f"{t['id']:>4}  {t['size']:>5}  {t['name']}")
         print(f"            keywords: {', '.join(t['keywords'][:8])}")
+    return 0
+
+
+def _print_tree(themes: Any, as_json: bool) -> int:
+    """Print the theme tree (``semclust themes --tree``): broad themes, then their children."""
+    frame = themes.tree()
+    if as_json:
+        _print_json({"levels": themes.levels, "tree": frame.to_dict(orient="records")})
+        return 0
+    print("levels: " + ", ".join(f"{name} {n}" for name, n in themes.levels.items()))
+
+    def show(theme_id: int, depth: int) -> None:
+        row = frame[frame["theme_id"] == theme_id].iloc[0]
+        print(f"{'  ' * depth}{row['theme_id']:>4}  {row['size']:>5}  {row['name']}  ({row['level']})")
+        if depth < 1:  # broad and default levels; the fine level is in --json
+            for child in frame[frame["parent_id"] == theme_id]["theme_id"].tolist():
+                show(int(child), depth + 1)
+
+    for top in frame[frame["parent_id"] == -1]["theme_id"].tolist():
+        show(int(top), 0)
     return 0
 
 
@@ -403,6 +429,11 @@ def _add_themes_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--refit", action="store_true", help="fit again even if cached themes are current")
     p.add_argument("--articles", action="store_true", help="with --json: each article's main theme")
+    p.add_argument(
+        "--level", default=None, metavar="LEVEL",
+        help="level of the theme tree: themes (default, chosen from the data), broad, fine, or a number N",
+    )
+    p.add_argument("--tree", action="store_true", help="print the theme tree (every level) instead")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="run on Ray (local or ADDRESS)")
     p.set_defaults(func=cmd_themes)
 

@@ -242,3 +242,11 @@ def test_store_add_with_nan_vectors_writes_nothing(make_store) -> None:
     assert store.search("weather", k=5).ids == ["first"]
     store.add([{"id": "ok", "text": "more plain words"}])  # the store still takes good articles
     assert store.info()["articles"] == 2
+
+
+def test_search_refuses_a_nan_query_vector(make_store) -> None:
+    store = make_store("nanq", model=BrokenEmbedder())
+    store.add([{"id": "first", "text": "plain words about the weather"}])
+    with pytest.raises(ModelError, match="poison"):
+        store.search("poison query", k=1)
+    assert store.search("weather", k=1).ids == ["first"]

@@ -77,8 +77,8 @@ def test_fit_recovers_blobs_and_sets_fitted_attributes(fitted) -> None:
     from sklearn.metrics import adjusted_rand_score
 
     model, X, truth = fitted
-    assert model.fit(X) is model or True  # fit returns self (checked on a fresh fit below)
-    assert ThemeModel(coords=False).fit(X[:60]).__class__ is ThemeModel
+    fresh = ThemeModel(coords=False)
+    assert fresh.fit(X[:60]) is fresh  # fit returns the estimator itself, not a copy
     assert not model.small_corpus_ and model.embedding_.shape == (len(X), 5)
     assert model.min_cluster_size_ == default_min_cluster_size(len(X))
     assert len(model.themes_) == 4
@@ -87,10 +87,11 @@ def test_fit_recovers_blobs_and_sets_fitted_attributes(fitted) -> None:
     assert model.themes_.coords.shape == (len(X), 2)
 
 
-def test_default_min_cluster_size_grows_with_n() -> None:
-    assert default_min_cluster_size(10) == 5
-    assert default_min_cluster_size(2100) == 46
-    assert default_min_cluster_size(10_000) == 100
+def test_fine_cluster_size_does_not_grow_with_n() -> None:
+    # The size-only rule (sqrt(n)) is gone: the fine themes have the same floor at any size and
+    # the number of themes comes from the data (the theme tree), not from the corpus size.
+    assert default_min_cluster_size(2100) == default_min_cluster_size(100_000) == 10
+    assert default_min_cluster_size(20) == 4  # a tiny corpus still gets a few fine themes
 
 
 def test_prediction_is_consistent_with_fit(fitted) -> None:
@@ -123,10 +124,15 @@ def test_small_corpus_path_each_distinct_article_its_own_theme() -> None:
     assert model.small_corpus_ and model.embedding_ is None
     labels = dict(zip(model.article_ids_, model.labels_.tolist()))
     assert labels["a"] == labels["a2"]
-    assert len({labels["a"], labels["b"], labels["c"]}) == 3
-    assert model.themes_.n_outliers == 0
+    # a theme of one article is not a theme: every theme at the default level has two or more
+    sizes = [t.size for t in model.themes_]
+    assert min(sizes) >= 2 and sum(sizes) + model.themes_.n_outliers == 4
+    assert model.themes_.level("fine").labels.tolist().count(-1) == model.themes_.n_outliers
     assert model.themes_.coords.shape == (4, 2)
-    assert SMALL_CORPUS > 4
+    # the small-corpus path ends exactly at SMALL_CORPUS units
+    X2, _, _ = blobs(n_per=SMALL_CORPUS // 2 + 1, k=2, seed=9)
+    assert ThemeModel(coords=False).fit(X2[: SMALL_CORPUS - 1]).small_corpus_
+    assert not ThemeModel(coords=False).fit(X2[:SMALL_CORPUS]).small_corpus_
 
 
 def test_single_article_corpus() -> None:
@@ -289,8 +295,8 @@ def test_match_themes_keeps_ids_and_numbers_new_ones() -> None:
     assert agree > 0.95
     assert matched.id_map == {t: t for t in old.ids}
     fresh = set(matched.ids) - set(old.ids)
-    assert fresh == {3} and matched.next_id == 4
-    assert all(by_doc_new[str(i)] == 3 for i in range(120, 160) if by_doc_new[str(i)] >= 0)
+    assert fresh == {old.next_id} and matched.next_id > old.next_id  # a fresh id, never used at any level
+    assert all(by_doc_new[str(i)] == old.next_id for i in range(120, 160) if by_doc_new[str(i)] >= 0)
 
 
 # -- the store ----------------------------------------------------------------------------------------
@@ -320,7 +326,7 @@ def test_store_themes_cached_refit_on_change_with_stable_ids(make_store, monkeyp
         assert second.theme_of(doc).theme_id == first.theme_of(doc).theme_id
     assert second.id_map == {t: t for t in first.ids}
     cooking = second.theme_of("cooking-0").theme_id
-    assert cooking not in first.ids and cooking == 3
+    assert cooking not in first.ids and cooking == first.next_id
     assert second.theme_of("football-22").theme_id == football
 
     calls.clear()
@@ -416,8 +422,8 @@ def test_sample_fit_on_a_small_corpus_with_a_lowered_threshold() -> None:
     assert params["max_fit_articles"] == 100 and params["n_fit_articles_"] == 100
     assert params["clusterer_"] == "sklearn.HDBSCAN"
     # min_cluster_size is in articles of the whole corpus; HDBSCAN gets the sample's share of it
-    assert model.min_cluster_size_ == default_min_cluster_size(240) == 15
-    assert model.hdbscan_model_.min_cluster_size == round(15 * 100 / 240)
+    assert model.min_cluster_size_ == default_min_cluster_size(240) == 10
+    assert model.hdbscan_model_.min_cluster_size == max(5, round(10 * 100 / 240))
     # every article is assigned, by the same rule as prediction: the blobs, and a few outliers
     labels = model.labels_
     assert len(labels) == 240 and adjusted_rand_score(truth[labels >= 0], labels[labels >= 0]) == 1.0

@@ -123,6 +123,11 @@ def test_non_finite_vectors_are_never_written(tmp_path: Path, data, bad: float) 
     with pytest.raises(InvalidArgumentError, match="row 321 holds NaN or infinite"):
         write(tmp_path, 1, vectors)
     assert not Snapshot.folder(tmp_path, 1).exists() and not list(tmp_path.iterdir())
+    first = write(tmp_path, 1, base[:500])  # appended rows are checked too
+    grown = np.vstack([base[:500], vectors[300:330]])
+    with pytest.raises(InvalidArgumentError, match="row 521 holds"):
+        write(tmp_path, 2, grown, base=first)
+    assert not Snapshot.folder(tmp_path, 2).exists()
 
 
 # -- snapshot files that cannot be read ----------------------------------------------------------

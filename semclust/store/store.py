@@ -34,6 +34,7 @@ import numpy as np
 from semclust._types import AddReport, Document, Hits
 from semclust.chunking import Chunk
 from semclust.embeddings import Embedder, get_embedder
+from semclust.embeddings.base import check_vectors
 from semclust.embeddings.cache import EmbeddingCache
 from semclust.errors import (
     EmptyInputError,
@@ -151,7 +152,7 @@ class Store:
                 it (default: the bundled all-MiniLM-L6-v2); an existing store checks that it is
                 the model the store was built with.
             backend: Embedding backend (``"onnx-int8"``, ``"onnx"``, ``"torch"``, ...). A new
-                store defaults to ``"auto"`` (:func:`semclust.embeddings.base.default_backend`); an
+                store defaults to ``"auto"`` (:func:`semclust.default_backend`); an
                 existing store uses the backend it was built with, and naming another one is an
                 :class:`~semclust.errors.EmbeddingMismatchError` (vectors are never mixed).
             create: Create the store if it does not exist.
@@ -386,7 +387,7 @@ class Store:
         if not isinstance(query, str) or not query.strip():
             raise InvalidArgumentError("the query is empty; give some text to search for")
         condition = filter_condition(filters, field_filters, since, until)
-        qvec = self.embedder.embed([query])[0]
+        qvec = check_vectors(self.embedder, [query], self.embedder.embed([query]))[0]
         return search_hits(self._catalog, self._views, qvec, k, condition, query)
 
     def related(
@@ -459,15 +460,24 @@ class Store:
 
     # -- themes -----------------------------------------------------------------------------
 
-    def themes(self, *, refit: bool = False, progress: bool | None = None, **params: Any) -> Themes:
+    def themes(
+        self,
+        *,
+        refit: bool = False,
+        progress: bool | None = None,
+        level: str | int | None = None,
+        **params: Any,
+    ) -> Themes:
         """The store's themes: fitted on its article vectors the first time, then loaded from
-        the store until the corpus changes (a refit keeps theme ids stable). ``params`` go to
+        the store until the corpus changes (a refit keeps theme ids stable at every level).
+        ``level``: ``None``/``"themes"`` (the default level, chosen from the data), ``"broad"``,
+        ``"fine"`` or a number of themes (see :meth:`Themes.level`). ``params`` go to
         :class:`semclust.themes.model.ThemeModel`. Needs ``pip install 'semclust[themes]'``.
         """
         from semclust.store.themes import store_themes
 
         return store_themes(
-            self, refit=refit, progress=self.progress if progress is None else progress, **params
+            self, refit=refit, progress=self.progress if progress is None else progress, level=level, **params
         )
 
     def theme_of(self, text_or_doc_id: str, **kwargs: Any) -> ThemePrediction:

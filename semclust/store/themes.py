@@ -69,17 +69,37 @@ def _same_params(saved: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
     return True
 
 
-def store_themes(store: ThemeSource, *, refit: bool = False, progress: bool = False, **params: Any) -> Themes:
+def store_themes(
+    store: ThemeSource, *, refit: bool = False, progress: bool = False, level: str | int | None = None,
+    **params: Any,
+) -> Themes:
     """The themes of a store: loaded from ``<store>/themes/`` when they match the store's
     generation and ``params``, else fitted (with the parameters given for the previous fit,
-    updated by ``params``), matched to the previous fit for stable ids, and saved.
+    updated by ``params``), matched to the previous fit for stable ids at every level, and saved.
 
     Args:
         store: An open :class:`~semclust.store.Store`.
         refit: Fit again even if the saved themes are current.
         progress: Show a progress bar.
+        level: The level of the theme tree to return: ``None`` or ``"themes"`` (the default
+            level, chosen from the data), ``"broad"``, ``"fine"``, or a number ``n`` (the cut
+            into at most ``n`` themes); see :meth:`Themes.level`.
         **params: :class:`~semclust.themes.ThemeModel` parameters.
     """
+    themes = _store_themes(store, refit=refit, progress=progress, **params)
+    return themes if level is None else themes.level(level)
+
+
+def _word_vectors(store: ThemeSource) -> Any:
+    """The store's embedder as a word embedder for theme names (``None`` if it has none)."""
+    embedder = getattr(store, "embedder", None)
+    embed = getattr(embedder, "embed", None)
+    if embed is None:
+        return None
+    return lambda words: np.asarray(embed(list(words)), dtype=np.float32)
+
+
+def _store_themes(store: ThemeSource, *, refit: bool, progress: bool, **params: Any) -> Themes:
     from filelock import FileLock
 
     valid = ThemeModel().get_params()
@@ -116,7 +136,7 @@ def store_themes(store: ThemeSource, *, refit: bool = False, progress: bool = Fa
         # few more); the representative passages' texts are looked up after the fit.
         model = ThemeModel(**settings, progress=progress).fit(
             vectors, doc_ids, _LazyTexts(docs), titles={i: docs[i].title for i in ids},
-            published={i: docs[i].published for i in ids},
+            published={i: docs[i].published for i in ids}, word_vectors=_word_vectors(store),
         )
         themes = model.themes_.with_passage_texts(lambda doc_id: _chunk_texts(store, doc_id))
         themes.generation = generation

@@ -22,6 +22,8 @@ from semclust.themes.tree import LEVELS, Levels, ThemeTree, cut
 __all__ = ["Corpus", "LeafModel", "build_tree"]
 
 _ORDER = ("themes", "broad", "fine")  # the order ids are given in
+#: The fine level's keywords are re-ranked by meaning only up to this many fine themes.
+FINE_RERANK_MAX = 30
 
 
 @dataclass
@@ -58,8 +60,11 @@ def _level_assignments(
     n_leaves = len(leaves.centroids)
     out: dict[str, tuple[np.ndarray, Assignment]] = {}
     next_id = 0
+    sizes_of = leaves.levels.as_dict()
     for name in _ORDER:
-        groups = cut(leaves.tree, n_leaves, getattr(leaves.levels, name))
+        if name != "themes" and sizes_of[name] == sizes_of["themes"]:
+            continue  # the same cut as the default level: no level of its own
+        groups = cut(leaves.tree, n_leaves, sizes_of[name])
         result = assign(
             corpus.vectors, corpus.row_article, len(corpus.article_ids), leaves.centroids,
             leaves.thresholds, leaves.quantiles, groups, level=str(settings["level"]),
@@ -103,7 +108,7 @@ def build_tree(
     n_keywords = int(settings["n_keywords"])
     views: dict[str, Themes] = {}
     total = sum(int(lt.max()) + 1 - int(lt.min()) for lt, _ in per_level.values())
-    for name in LEVELS:
+    for name in [n for n in LEVELS if n in per_level]:
         leaf_theme, result = per_level[name]
         ids = sorted(set(leaf_theme.tolist()))
         centres = _centres(corpus, result.main, ids)
@@ -113,7 +118,10 @@ def build_tree(
             rows = corpus.keyword_rows
             labels = result.main if rows is None else result.main[rows]
             terms.update(ctfidf(counts, vocab, labels))
-            keywords = rerank_keywords(terms, centres, word_vectors, n_keywords)
+            # The fine level (up to hundreds of themes) keeps the c-TF-IDF order: embedding its
+            # candidate words would cost more than the rest of the fit.
+            words = word_vectors if name != "fine" or len(ids) <= FINE_RERANK_MAX else None
+            keywords = rerank_keywords(terms, centres, words, n_keywords)
         themes = _records(corpus, result, ids, centres, terms, keywords)
         views[name] = Themes(
             themes=themes, article_ids=corpus.article_ids, titles=corpus.titles,

@@ -6,6 +6,7 @@ these functions.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,8 @@ def at_level(themes: Themes, level: str | int) -> Themes:
         fine = _views(themes).get("fine", themes)
         return fine.reduce(level)
     views = _views(themes)
+    if level in LEVELS and level not in views:  # a level that is the same cut as the default
+        return views.get("themes", themes)
     if level not in views:
         raise InvalidArgumentError(
             f"unknown theme level {level!r}; levels are {', '.join(views)} (or a number of themes)"
@@ -54,7 +57,7 @@ def _parents(themes: Themes) -> dict[int, int | None]:
     """``{theme id: parent id}`` over every level (a broad theme's parent is ``None``)."""
     levels = _order(themes)
     out: dict[int, int | None] = {t: None for t in levels[0].ids} if levels else {}
-    for coarse, fine in zip(levels, levels[1:]):
+    for coarse, fine in itertools.pairwise(levels):
         for leaf, t in enumerate(fine.leaf_theme.tolist()):
             out[int(t)] = int(coarse.leaf_theme[leaf])
     return out
@@ -168,7 +171,8 @@ def _merge_weights(a: Any, next_id: int) -> Any:
     order = np.argsort(first, kind="stable")
     keep = first[order]
     return replace(
-        a, weight_article=a.weight_article[keep], weight_theme=a.weight_theme[keep], weight_value=values[order]
+        a, weight_article=a.weight_article[keep], weight_theme=a.weight_theme[keep],
+        weight_value=values[order],
     )
 
 
@@ -240,7 +244,8 @@ def match_themes(new: Themes, old: Themes, *, threshold: float = 0.5) -> Themes:
     new_views, old_views = _views(new), _views(old)
     next_id = max([old.next_id, *[t + 1 for v in old_views.values() for t in v.ids]])
     plans: dict[str, dict[int, int]] = {}
-    for name in [n for n in ("themes", "broad", "fine") if n in new_views]:
+    names: list[str] = [n for n in ("themes", "broad", "fine") if n in new_views]
+    for name in names:
         view = new_views[name]
         prev = old_views.get(name) or (old if len(old_views) == 1 else None)
         plan = _match_level(view, prev, threshold) if prev is not None else {}
@@ -250,10 +255,10 @@ def match_themes(new: Themes, old: Themes, *, threshold: float = 0.5) -> Themes:
                 next_id += 1
         plans[name] = plan
     relabelled = {name: view.relabel(plans[name]) for name, view in new_views.items()}
-    for name, view in relabelled.items():
+    for level, view in relabelled.items():
         view.next_id = next_id
         view.previous_generation = old.generation
-        prev = old_views.get(name) or (old if len(old_views) == 1 else None)
+        prev = old_views.get(level) or (old if len(old_views) == 1 else None)
         view.id_map = _heirs(view, prev) if prev is not None else {}
     if new._tree is not None:
         ThemeTree(linkage=new._tree.linkage, views=relabelled).attach()

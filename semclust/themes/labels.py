@@ -44,7 +44,7 @@ NEWS_STOP_WORDS = frozenset(
         "said", "says", "say", "told", "tells", "mr", "mrs", "ms", "also", "would", "could",
         "like", "just", "according", "reported", "reporting", "year", "years", "new", "week",
         "one", "two", "read", "image", "via", "reuter", "reuters", "dlrs", "pct", "cts", "mln",
-        "vs", "shr", "qtr", "avg", "inc", "corp", "co", "ltd",
+        "vs", "shr", "shrs", "qtr", "mths", "revs", "dlr", "avg", "inc", "corp", "co", "ltd",
     }
 )  # fmt: skip
 
@@ -104,7 +104,7 @@ def count_terms(
     fewer than 20 texts). No term at all gives an empty matrix.
     """
     from scipy import sparse  # type: ignore[import-untyped]
-    from sklearn.feature_extraction.text import CountVectorizer  # type: ignore[import-untyped]
+    from sklearn.feature_extraction.text import CountVectorizer
 
     if min_df is None:
         min_df = 2 if len(texts) >= 20 else 1
@@ -112,7 +112,7 @@ def count_terms(
     for tries in (min_df, 1):
         vectorizer = CountVectorizer(
             ngram_range=ngram_range, stop_words=stop, token_pattern=TOKEN_PATTERN, min_df=tries,
-            lowercase=True, preprocessor=_plain,
+            lowercase=True, preprocessor=_plain, binary=True,
         )
         try:
             counts = vectorizer.fit_transform(texts)
@@ -124,7 +124,9 @@ def count_terms(
     return sparse.csr_matrix((len(texts), 0)), np.zeros(0, dtype=object)
 
 
-def ctfidf(counts: Any, vocab: np.ndarray, classes: np.ndarray, top_n: int = 30) -> dict[int, list[tuple[str, float]]]:
+def ctfidf(
+    counts: Any, vocab: np.ndarray, classes: np.ndarray, top_n: int = 30
+) -> dict[int, list[tuple[str, float]]]:
     """The ``top_n`` c-TF-IDF terms of each class ``>= 0`` from term ``counts`` (one row per
     text, as :func:`count_terms` gives) and each text's class (``-1`` takes part in the
     weighting but gets no terms).

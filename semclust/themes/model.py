@@ -71,7 +71,13 @@ from semclust.themes.cluster import (
 from semclust.themes.labels import Passage, Theme
 from semclust.themes.naming import WordVectors
 from semclust.themes.result import THEMES_FORMAT_VERSION, ThemePrediction, Themes, match_themes
-from semclust.themes.scale import MAX_FIT_ARTICLES, fit_sample, keyword_articles, place_by_neighbours, scaled_size
+from semclust.themes.scale import (
+    MAX_FIT_ARTICLES,
+    fit_sample,
+    keyword_articles,
+    place_by_neighbours,
+    scaled_size,
+)
 from semclust.themes.tree import Levels, choose_levels, merge_tree
 
 __all__ = [
@@ -192,6 +198,8 @@ class ThemeModel:
     were), ``min_cluster_size_``, ``levels_`` (themes per level), ``tree_`` (the merge tree),
     ``clusterer_``, ``timings_``, ``umap_model_``, ``hdbscan_model_``.
     """
+
+    _knn: tuple[np.ndarray, np.ndarray] | None = None
 
     def __init__(
         self,
@@ -338,7 +346,7 @@ class ThemeModel:
         self.tree_ = leaves.tree
         self.timings_ = clock.timings
         self._knn = None
-        logger.debug("themes: levels %s, %d outliers, %s", self.levels_, self.themes_.n_outliers, clock.timings)
+        logger.debug("themes: levels %s, %d outliers", self.levels_, self.themes_.n_outliers)
         return self
 
     def _units(self, X: Any, doc_ids: Sequence[str] | None) -> _Units:
@@ -363,14 +371,16 @@ class ThemeModel:
             in_sample[sample] = True
             fit_rows = np.flatnonzero(in_sample[row_article])
             units, unit_article = vectors[fit_rows], row_article[fit_rows]
-        return _Units(vectors, row_article, article_ids, article_vectors, units, unit_article, sample, fit_rows)
+        return _Units(
+            vectors, row_article, article_ids, article_vectors, units, unit_article, sample, fit_rows
+        )
 
     def _fine_themes(self, data: _Units, clock: _Clock) -> np.ndarray:
         """The fine theme of each unit (``-1``: HDBSCAN noise), largest first."""
         units = data.units
         n_all = len(data.article_vectors) if self.level == "articles" else len(data.vectors)
         self.small_corpus_ = len(units) < max(self.small_corpus, 3)
-        self._knn: tuple[np.ndarray, np.ndarray] | None = None
+        self._knn = None
         self.umap_model_: Any = None
         self.hdbscan_model_: Any = None
         self.embedding_: np.ndarray | None = None
@@ -384,7 +394,9 @@ class ThemeModel:
             clock.lap("reduce")
             share = len(units) / n_all
             size = scaled_size(self.min_cluster_size_, share, 5)
-            samples = scaled_size(self.min_samples, share, 1) if self.min_samples else min(FINE_MIN_SAMPLES, size)
+            samples = min(FINE_MIN_SAMPLES, size)
+            if self.min_samples:
+                samples = scaled_size(self.min_samples, share, 1)
             seed = self._cluster(self.embedding_, size, samples)
         seed = by_size(seed)
         if seed.max(initial=-1) < 0:
@@ -434,9 +446,14 @@ class ThemeModel:
             # A theme of one article is not a theme: the default level keeps only cuts whose
             # themes all have two articles or more (one theme for the seeds' two articles).
             return _small_levels(tree, unit_leaf, units)
-        if self._knn is None or len(self._knn[0]) != len(units):
-            self._knn = neighbours_for(units, self.n_neighbors)
-        return choose_levels(tree, unit_leaf, self._knn[0]) if n_leaves > 1 else Levels(1, 1, 1)
+        if n_leaves < 2:
+            return Levels(1, 1, 1)
+        # The graph that chooses the level links each unit to its nearest neighbours, at most a
+        # tenth of the corpus: a theme must be able to hold its members' neighbours.
+        k = min(self.n_neighbors, max(3, len(units) // 10))
+        if self._knn is None or len(self._knn[0]) != len(units) or self._knn[0].shape[1] < k:
+            self._knn = neighbours_for(units, k)
+        return choose_levels(tree, unit_leaf, self._knn[0][:, :k])
 
     def _corpus(
         self, data: _Units, result: Assignment, texts: Sequence[str] | Mapping[str, str] | None,

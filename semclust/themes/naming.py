@@ -42,10 +42,7 @@ def mmr(relevance: np.ndarray, similarity: np.ndarray, n: int, weight: float = M
     left = list(range(len(relevance)))
     picked: list[int] = []
     while left and len(picked) < n:
-        if picked:
-            redundancy = similarity[np.ix_(left, picked)].max(axis=1)
-        else:
-            redundancy = np.zeros(len(left))
+        redundancy = similarity[np.ix_(left, picked)].max(axis=1) if picked else np.zeros(len(left))
         score = weight * relevance[left] - (1.0 - weight) * redundancy
         best = left[int(np.argmax(score))]
         picked.append(best)

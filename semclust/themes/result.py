@@ -467,12 +467,16 @@ def _merge_frame(themes: Themes) -> pd.DataFrame:
     import pandas as pd
     from scipy.cluster.hierarchy import linkage  # type: ignore[import-untyped]
 
-    columns = ["parent_id", "parent_name", "themes", "left_id", "left_name", "right_id", "right_name", "distance"]
+    columns = [
+        "parent_id", "parent_name", "themes", "left_id", "left_name", "right_id", "right_name", "distance"
+    ]
     if len(themes) < 2:
         return pd.DataFrame([], columns=columns)
     _, centres = themes.theme_centroids()
     merges = np.asarray(linkage(centres.astype(np.float64), method="average", metric="cosine"))
-    nodes: list[tuple[int, list[int], list[tuple[str, float]], int]] = [(t.id, [t.id], t.terms, t.size) for t in themes]
+    nodes: list[tuple[int, list[int], list[tuple[str, float]], int]] = [
+        (t.id, [t.id], t.terms, t.size) for t in themes
+    ]
     base = max(themes.next_id, max(themes.ids) + 1)
 
     def name(node: tuple[int, list[int], list[tuple[str, float]], int]) -> str:

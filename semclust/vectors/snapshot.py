@@ -163,9 +163,20 @@ def _read_info(folder: Path, rows: int) -> tuple[dict[str, Any], Any]:
     return info, index
 
 
-def _check_finite(vectors: np.ndarray) -> None:
-    """Refuse NaN or infinite vectors before anything is written."""
-    for a in range(0, len(vectors), _CHECK_ROWS):
+def _rows_kept_from(base: Snapshot | None, chunk_ids: np.ndarray) -> int:
+    """How many leading rows are ``base``'s own (same chunk ids: checked when it was written)."""
+    if (
+        base is None
+        or base.size > len(chunk_ids)
+        or not np.array_equal(chunk_ids[: base.size], base.chunk_ids)
+    ):
+        return 0
+    return base.size
+
+
+def _check_finite(vectors: np.ndarray, start: int = 0) -> None:
+    """Refuse NaN or infinite vectors (from row ``start`` on) before anything is written."""
+    for a in range(start, len(vectors), _CHECK_ROWS):
         block = np.asarray(vectors[a : a + _CHECK_ROWS])
         finite = np.isfinite(block).all(axis=1)
         if not finite.all():
@@ -329,7 +340,7 @@ class Snapshot:
         if not 0.0 < target <= 1.0:
             raise InvalidArgumentError(f"target_recall must be in (0, 1], got {target}")
         validate_factory(factory, vectors.shape[1])
-        _check_finite(vectors)
+        _check_finite(vectors, _rows_kept_from(base, chunk_ids))
         base_info = base._info if base is not None else None
         chosen = choose_factory(factory, len(vectors), threshold, ivf_at, base_info)
         info = cls._index_record(factory, len(vectors), target, threshold, ivf_at)

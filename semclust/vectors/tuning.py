@@ -48,12 +48,12 @@ MIN_EF_SEARCH = 384
 EF_SEARCH_LADDER = (MIN_EF_SEARCH, 512, 768, 1024, 1536, 2048)
 #: The lowest ``nprobe`` of the automatic IVF index (``"auto"`` above ``IVF_THRESHOLD``): 1/64 of
 #: its lists (:data:`MIN_NPROBE_FRACTION`), at least this. At 200k rows in 2,048 lists
-#: (benchmarks/bench_index.py, 8-bit codes re-ranked 2x; 4-bit codes re-ranked 4x came within
-#: 0.005 at 100k rows), queries like the stored chunks reached recall@10 0.999 at nprobe 8 and the
-#: build-time tuning 1.0 at 32, while queries from held-out articles got 0.943 at 8, 0.972 at
-#: 16, 0.988 at 32 and 0.999 at 64: the tuning only sees the first kind, so the floor, 32 lists
-#: there, keeps the second above 0.95 with a margin (0.8 ms per query there). User factory
-#: strings (``"IVF1024,PQ48"``) are tuned from ``nprobe`` 1.
+#: (benchmarks/bench_index.py, 4-bit codes re-ranked 4x), queries like the stored chunks reached
+#: recall@10 0.997 at nprobe 8 and the build-time tuning 1.0 at 32, while queries from held-out
+#: articles got 0.939 at 8, 0.967 at 16, 0.983 at 32 and 0.993 at 64 (8-bit codes: 0.943, 0.972,
+#: 0.988, 0.999): the tuning only sees the first kind, so the floor, 32 lists there, keeps the
+#: second above 0.95 with a margin (0.9 ms per query there). User factory strings
+#: (``"IVF1024,PQ48"``) are tuned from ``nprobe`` 1.
 MIN_NPROBE = 8
 #: The floor's share of the lists (see :data:`MIN_NPROBE`).
 MIN_NPROBE_FRACTION = 1 / 64

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from semclust.errors import InvalidArgumentError, MissingDependencyError
+from semclust.errors import InvalidArgumentError, MissingDependencyError, NotFoundError
 
 if TYPE_CHECKING:
     from semclust.themes.model import Themes
@@ -123,11 +123,14 @@ def plot_map(
     title: str | None = None,
     height: int = 700,
     random_state: int = 0,
+    level: str | int | None = None,
 ) -> Any:
     """An interactive 2-D map of the articles, coloured by theme, with theme names on it.
 
-    Hovering a point shows the article's title, its theme's name and keywords; clicking a
-    legend entry hides or shows a theme. Each point's ``customdata`` is its article id.
+    Points are coloured by the themes' level (the default level for ``store.themes()``; pass
+    ``level=`` or a view such as ``themes.level("fine")`` for another). Hovering a point shows
+    the article's title, its theme's name and keywords, and the broader theme it belongs to;
+    clicking a legend entry hides or shows a theme. Each point's ``customdata`` is its article id.
 
     Args:
         themes: Fitted themes with 2-D coordinates (``ThemeModel(coords=True)``, the default).
@@ -140,11 +143,14 @@ def plot_map(
         title: Figure title (default: counts of articles and themes).
         height: Figure height in pixels.
         random_state: Seed of the sample.
+        level: Colour by this level of the theme tree instead (see ``Themes.level``).
 
     Returns:
         A ``plotly.graph_objects.Figure``.
     """
     go = _plotly()
+    if level is not None:
+        themes = themes.level(level)
     if themes.coords is None:
         raise InvalidArgumentError(
             "these themes have no 2-D coordinates to plot; fit them with coords=True (the default)"
@@ -174,6 +180,9 @@ def plot_map(
             theme = themes[tid]
             name = f"{tid}: {theme.name} ({theme.size})"
             about = f"theme {tid}: <b>{_text(theme.name)}</b><br>{_keywords(theme.keywords)}"
+            broader = _broader(themes, tid)
+            if broader is not None:
+                about += f"<br>in: {broader.id}: {_text(broader.name)}"
         elif len(rows):
             name, about = f"no theme ({int((labels < 0).sum())})", "no theme"
         else:
@@ -219,6 +228,17 @@ def plot_map(
         meta={"semclust": "theme-map", "n_points": len(shown), "n_articles": n, "webgl": webgl},
     )
     return fig
+
+
+def _broader(themes: Themes, theme_id: int) -> Any:
+    """The broader theme of ``theme_id`` in the theme tree, or ``None``."""
+    parent = getattr(themes, "parent", None)
+    if parent is None:
+        return None
+    try:
+        return parent(theme_id)
+    except NotFoundError:  # a reduced view's merged theme sits at no level of the tree
+        return None
 
 
 # -- sizes, over time, similarity ---------------------------------------------------------------

@@ -1,0 +1,278 @@
+"""The theme tree: levels chosen from the data, tree invariants, reduce along the tree, ids
+stable at every level, saving without pickle, user-supplied UMAP/HDBSCAN, keyword quality.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semclust.errors import InvalidArgumentError, NotFoundError
+from semclust.store.themes import store_themes
+from semclust.themes import ThemeModel, Themes
+from semclust.themes.labels import class_tfidf, is_junk
+from semclust.themes.naming import mmr, rerank_keywords
+from semclust.themes.tree import cut, merge_tree
+
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+
+
+def nested_blobs(seed: int = 0, n_per: int = 30, dim: int = 48):
+    """8 tight blobs in 2 well separated groups of 4: a two-level truth."""
+    rng = np.random.default_rng(seed)
+    groups = rng.normal(size=(2, dim)) * 3.0
+    centres = np.vstack([groups[g] + rng.normal(size=dim) for g in (0, 0, 0, 0, 1, 1, 1, 1)])
+    X = np.vstack([c + 0.12 * rng.normal(size=(n_per, dim)) for c in centres])
+    fine = np.repeat(np.arange(8), n_per)
+    texts = [f"{WORDS[t]} {WORDS[t]}word group{t // 4} filler" for t in fine]
+    return X, fine, fine // 4, texts
+
+
+@pytest.fixture(scope="module")
+def tree_fit():
+    X, fine, coarse, texts = nested_blobs()
+    return ThemeModel(coords=False).fit(X, texts=texts), X, fine, coarse
+
+
+def _members(themes: Themes, theme_id: int) -> set[str]:
+    return {themes.article_ids[i] for i in np.flatnonzero(themes.labels == theme_id)}
+
+
+def test_levels_are_chosen_from_the_data(tree_fit) -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    model, _, fine, coarse = tree_fit
+    themes = model.themes_
+    assert model.levels_["themes"] == len(themes) == 8  # the 8 blobs, not the 2 groups
+    assert adjusted_rand_score(fine, themes.labels) > 0.9
+    broad = themes.level("broad")
+    assert len(broad) == 2 and adjusted_rand_score(coarse, broad.labels) > 0.9
+    assert themes.levels == {"broad": 2, "themes": 8, "fine": model.levels_["fine"]}
+    assert themes.level("themes") is themes and themes.level_name == "themes"
+    with pytest.raises(InvalidArgumentError):
+        themes.level("medium")
+
+
+def test_tree_invariants(tree_fit) -> None:
+    model, _, _, _ = tree_fit
+    themes = model.themes_
+    tree = themes.tree()
+    depth = {"broad": 0, "themes": 1, "fine": 2}
+    views = {name: themes.level(name) for name in depth}
+    assert sorted(tree["theme_id"]) == sorted(t for v in views.values() for t in v.ids)  # ids unique
+    assert tree["theme_id"].is_unique
+    for row in tree.itertuples():
+        view = views[row.level]
+        if row.level == "broad":
+            assert row.parent_id == -1 and themes.parent(row.theme_id) is None
+            continue
+        up = themes.parent(row.theme_id)
+        assert up is not None and up.id == row.parent_id
+        parent_level = tree.set_index("theme_id").loc[row.parent_id, "level"]
+        assert depth[parent_level] == depth[row.level] - 1  # the parent is coarser
+        coarse = views[parent_level]
+        assert _members(view, row.theme_id) <= _members(coarse, row.parent_id)  # and contains it
+        assert row.theme_id in [c.id for c in themes.children(row.parent_id)]
+    for b in views["broad"].ids:  # children partition their parent
+        kids = themes.children(b)
+        assert sum(k.size for k in kids) == views["broad"][b].size
+    assert themes.children(views["fine"].ids[0]) == []
+    with pytest.raises(NotFoundError):
+        themes.parent(10_000)
+
+
+def test_reduce_follows_the_tree(tree_fit) -> None:
+    model, X, _, _ = tree_fit
+    themes = model.themes_
+    for n in (1, 2, 3, 5):
+        coarse = themes.reduce(n)
+        assert len(coarse) <= n and set(coarse.ids) <= set(themes.ids)
+        for t in themes.ids:  # every theme falls wholly inside one theme of the coarser cut
+            inside = {int(coarse.labels[i]) for i in np.flatnonzero(themes.labels == t)}
+            assert len(inside) == 1
+        assert {p.theme_id for p in coarse.predict(X)} - {-1} <= set(coarse.ids)
+    # the 2-theme cut is the broad level's partition
+    two = themes.reduce(2)
+    broad = themes.level("broad")
+    pairs = {(int(a), int(b)) for a, b in zip(two.labels, broad.labels) if a >= 0}
+    assert len(pairs) == 2
+    assert len(themes.level(4)) == 4  # a number is a cut of the tree from the fine level
+
+
+def test_merge_tree_and_cut_are_group_average() -> None:
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(9, 5))
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+    groups = [[0, 1, 2], [3, 4], [5], [6, 7, 8]]
+    means = np.stack([pts[g].mean(axis=0) for g in groups])
+    tree = merge_tree(means, np.array([len(g) for g in groups]))
+    first = groups[int(tree[0, 0])] + groups[int(tree[0, 1])]
+    other = [g for i, g in enumerate(groups) if i not in tree[0, :2]]
+    # the first merge has the highest mean pairwise similarity of articles across two groups
+    def mean_sim(a, b):
+        return float((pts[a] @ pts[b].T).mean())
+    assert tree[0, 2] == pytest.approx(max(mean_sim(a, b) for i, a in enumerate(groups) for b in groups[i + 1:]))
+    assert tree[0, 2] == pytest.approx(mean_sim(groups[int(tree[0, 0])], groups[int(tree[0, 1])]))
+    assert np.all(np.diff(tree[:, 2]) <= 1e-9)  # heights only fall
+    assert tree[-1, 3] == 9 and len(first) == tree[0, 3] and other
+    for k in range(1, 5):  # cuts nest
+        assert len(set(cut(tree, 4, k).tolist())) == k
+        fine, coarse = cut(tree, 4, k), cut(tree, 4, max(k - 1, 1))
+        assert all(len({coarse[i] for i in np.flatnonzero(fine == g)}) == 1 for g in set(fine.tolist()))
+
+
+def test_save_and_load_keep_the_tree_without_pickle(tree_fit, tmp_path: Path) -> None:
+    model, X, _, _ = tree_fit
+    themes = model.themes_
+    folder = themes.save(tmp_path / "t")
+    assert not list(folder.glob("*.pkl")) and (folder / "linkage.npy").exists()
+    for arr in folder.glob("*.npy"):
+        np.load(arr, allow_pickle=False)
+    loaded = Themes.load(folder)
+    assert loaded.tree().to_dict() == json.loads(json.dumps(themes.tree().to_dict()))
+    assert loaded.levels == themes.levels
+    for name in themes.levels:
+        assert np.array_equal(loaded.level(name).labels, themes.level(name).labels)
+    assert np.array_equal(loaded.reduce(3).labels, themes.reduce(3).labels)
+    assert [p.theme_id for p in loaded.level("fine").predict(X)] == themes.level("fine").labels.tolist()
+
+
+def test_same_seed_same_tree_and_names() -> None:
+    X, _, _, texts = nested_blobs(seed=2, n_per=20)
+    a = ThemeModel(random_state=5, coords=False).fit(X, texts=texts)
+    b = ThemeModel(random_state=5, coords=False).fit(X, texts=texts)
+    assert np.array_equal(a.tree_, b.tree_) and a.levels_ == b.levels_
+    assert a.themes_.tree().to_dict() == b.themes_.tree().to_dict()
+    for name in a.levels_:
+        assert np.array_equal(a.themes_.level(name).labels, b.themes_.level(name).labels)
+
+
+def test_user_supplied_umap_and_hdbscan_models_are_used() -> None:
+    from sklearn.cluster import HDBSCAN
+    from umap import UMAP
+
+    X, fine, _, _ = nested_blobs(seed=3, n_per=20)
+    reducer = UMAP(n_neighbors=7, n_components=3, min_dist=0.0, random_state=1, n_jobs=1)
+    clusterer = HDBSCAN(min_cluster_size=17, cluster_selection_method="eom")
+    calls: list[tuple[int, int]] = []
+
+    class Recording:
+        """A reducer that records what it was given (a user's own object)."""
+
+        def fit_transform(self, units: np.ndarray) -> np.ndarray:
+            calls.append(units.shape)
+            return reducer.fit_transform(units)
+
+    model = ThemeModel(umap_model=Recording(), hdbscan_model=clusterer, coords=False).fit(X)
+    assert calls == [X.shape] and model.embedding_.shape == (len(X), 3)  # its output, not ours
+    assert model.hdbscan_model_ is clusterer and model.clusterer_ == "sklearn.HDBSCAN"
+    found = len(set(clusterer.labels_.tolist()) - {-1})
+    assert model.levels_["fine"] == found  # its clusters are the fine themes
+    assert model.themes_.params["hdbscan_model"] == repr(clusterer)
+
+
+def test_junk_words_never_become_keywords() -> None:
+    texts = [
+        "I don't think the AP and Reuters wire from 1999 says &amp; &lt;b&gt;much&lt;/b&gt; gt lt about it. "
+        "Don't worry: the Hungary security pact, the Hungary security deal.",
+        "AFP (Reuters) - We don't know. Hungary security talks in 2024; the security of Hungary.",
+        "Football match: the striker scored a goal, isn't it? The goal was in the 90th minute.",
+        "Football goal: the keeper saved a penalty, doesn't he? A match of 2 goals.",
+    ]
+    kw = class_tfidf(texts, [0, 0, 1, 1])
+    words = {w for terms in kw.values() for term, _ in terms for w in term.split()}
+    assert {"hungary", "security", "football", "goal"} <= words
+    junk = {"don", "don't", "ap", "afp", "reuters", "1999", "2024", "amp", "lt", "gt", "isn", "doesn", "90th"}
+    assert not words & junk
+    assert all(len(w) >= 3 for w in words)
+    assert is_junk("don") and is_junk("ap news") and is_junk("42") and not is_junk("security pact")
+
+
+def test_keywords_reranked_by_meaning_with_diversity() -> None:
+    # words embedded as fixed vectors: "rocket" and "rockets" point the same way as the centre
+    space = {"rocket": [1, 0, 0], "rockets": [0.99, 0.1, 0], "orbit": [0.7, 0.7, 0], "lunch": [0, 0, 1]}
+
+    def vectors(words):
+        return np.array([space[w] for w in words], dtype=np.float32)
+
+    terms = {0: [("lunch", 9.0), ("rocket", 5.0), ("rockets", 4.0), ("orbit", 3.0)]}
+    centre = {0: np.array([0.9, 0.44, 0.0], dtype=np.float32)}
+    assert rerank_keywords(terms, centre, None, 4)[0] == ["lunch", "rocket", "orbit"]  # c-TF-IDF order
+    ranked = rerank_keywords(terms, centre, vectors, 3)[0]
+    assert ranked[0] == "rocket" and ranked[-1] == "lunch"  # by meaning: "lunch" is off-theme
+    relevance = np.array([1.0, 0.99, 0.8])
+    sims = np.array([[1.0, 0.99, 0.2], [0.99, 1.0, 0.2], [0.2, 0.2, 1.0]])
+    assert mmr(relevance, sims, 2) == [0, 2]  # the near-duplicate is passed over
+    assert mmr(relevance, sims, 2, weight=1.0) == [0, 1]
+
+
+# -- the store -----------------------------------------------------------------------------------------
+
+
+def _articles(topic: int, n: int, start: int = 0, seed: int = 0) -> list[dict[str, str]]:
+    vocab = {
+        0: "goal striker league match penalty keeper midfield stadium referee coach",
+        1: "shares investors profit earnings dividend stock market bank inflation bonds",
+        2: "rocket orbit astronaut satellite launch moon mars telescope nasa spacecraft",
+        3: "recipe oven flour butter sugar bake dough pastry garlic sauce",
+    }[topic].split()
+    rng = np.random.default_rng(seed)
+    return [
+        {"id": f"t{topic}-{start + i}", "title": "", "text": " ".join(rng.choice(vocab, 12)) + "."}
+        for i in range(n)
+    ]
+
+
+def test_store_levels_and_ids_stable_at_every_level_after_an_add(make_store) -> None:
+    store = make_store()
+    store.add(_articles(0, 25) + _articles(1, 25, seed=1) + _articles(2, 25, seed=2))
+    first = store.themes()
+    fine_first = store.themes(level="fine")
+    assert fine_first.level_name == "fine" and len(fine_first) >= len(first)
+    assert store.themes(level=2).level_name.endswith("/2") and len(store.themes(level=2)) <= 2
+    before = {name: first.level(name) for name in first.levels}
+    store.add(_articles(3, 25, seed=3) + _articles(0, 5, start=25, seed=4))
+    second = store.themes()
+    assert second.generation > first.generation
+    for name, old in before.items():
+        new = second.level(name)
+        kept = 0
+        for t in old.ids:
+            docs = _members(old, t)
+            ids = {int(new.labels[new.article_ids.index(d)]) for d in docs}
+            if ids == {t}:
+                kept += 1
+        assert kept >= 0.8 * len(old), (name, kept, len(old))  # each level keeps its ids
+        fresh = set(new.ids) - {t for v in before.values() for t in v.ids}
+        assert all(f >= first.next_id for f in fresh)  # new themes get ids never used
+    cooking = second.theme_of("t3-0").theme_id
+    assert cooking >= first.next_id
+
+
+def test_cli_themes_level_and_tree(make_store, capsys) -> None:
+    from semclust.cli import main
+
+    store = make_store()
+    store.add(_articles(0, 25) + _articles(1, 25, seed=1) + _articles(2, 25, seed=2))
+    path = str(store.path)
+    store.close()
+    assert main(["themes", "--store", path, "--tree", "--json", "-q"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["levels"]) >= {"themes", "fine"} and out["tree"]
+    assert all(row["parent_id"] == -1 or any(r["theme_id"] == row["parent_id"] for r in out["tree"])
+               for row in out["tree"])
+    assert main(["themes", "--store", path, "--level", "fine", "--json", "-q"]) == 0
+    fine = json.loads(capsys.readouterr().out)
+    assert fine["n_themes"] == out["levels"]["fine"]
+    assert main(["themes", "--store", path, "--tree", "-q"]) == 0
+    assert "levels:" in capsys.readouterr().out
+
+
+def test_store_themes_level_argument_is_validated(make_store) -> None:
+    store = make_store()
+    store.add(_articles(0, 20) + _articles(1, 20, seed=1))
+    with pytest.raises(InvalidArgumentError):
+        store_themes(store, level="medium")
