@@ -362,15 +362,18 @@ def test_theme_of_doc_id_text_and_novelty(make_store) -> None:
 
 @pytest.mark.integration
 def test_seed_themes_with_the_real_model(real_seed_store) -> None:
+    # Both seed articles are about China's place in European security: one theme, not two
+    # one-article themes, named for what they share.
     themes = store_themes(real_seed_store)
-    assert len(themes) == 2 and themes.n_outliers == 0
-    china = themes.theme_of("china-hungary-security")
-    assert {"china", "hungary"} <= set(themes[china.theme_id].keywords[:4])
-    assert "hungary" in china.name and "security" in themes[china.theme_id].keywords
-    nato = themes[themes.theme_of("nato-china-watching-ukraine").theme_id]
-    assert {"nato", "ukraine"} <= set(nato.keywords[:5])
+    assert len(themes) == 1 and themes.n_outliers == 0
+    theme = themes[themes.ids[0]]
+    assert theme.size == 2 and 2 <= len(theme.name.split()) <= 4
+    words = set(theme.name.split())
+    assert words & {"china", "chinese", "beijing"}, theme.name
+    assert words & {"security", "nato", "europe", "european", "defence", "defense"}, theme.name
+    assert {"china", "security"} <= set(theme.keywords)
     p = theme_of(real_seed_store, "China's public security minister met Viktor Orban in Budapest to deepen security ties.")
-    assert p.theme_id == china.theme_id
+    assert p.theme_id == theme.id
     assert theme_of(real_seed_store, "Bake the sourdough loaf at 230 degrees for forty minutes.").novel
 
 
@@ -400,11 +403,17 @@ def test_bbc_sample_themes_match_human_topics(tmp_path: Path) -> None:
     sample = [r for group in per_label.values() for r in group[:24]]  # 120 articles
     store = semclust.Store.open(tmp_path / "bbc", cache=False)
     store.add(sample)
+    store.add(semclust.read(ROOT / "seeds"))
     themes = store_themes(store)
     truth = {r["id"]: r["label"] for r in sample}
-    score = v_measure_score([truth[a] for a in themes.article_ids], themes.labels)
-    assert score > 0.5, (score, themes)
-    assert themes.outlier_share < 0.2
+    known = [i for i, a in enumerate(themes.article_ids) if a in truth]
+    score = v_measure_score([truth[themes.article_ids[i]] for i in known], themes.labels[known])
+    # five clearly different topics come out as about five themes that match them
+    assert score > 0.7 and 4 <= len(themes) <= 8, (score, themes)
+    assert themes.outlier_share < 0.1
+    # the two seed articles are no theme of their own among 120 BBC articles (a fine theme has
+    # at least min_cluster_size articles); see the report of issue 12 for what is left
+    assert all(themes[t].size >= 2 for t in themes.ids)
 
 
 # -- large corpora: sample fits, prediction without UMAP ---------------------------------------------

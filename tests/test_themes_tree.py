@@ -50,7 +50,8 @@ def test_levels_are_chosen_from_the_data(tree_fit) -> None:
     assert adjusted_rand_score(fine, themes.labels) > 0.9
     broad = themes.level("broad")
     assert len(broad) == 2 and adjusted_rand_score(coarse, broad.labels) > 0.9
-    assert themes.levels == {"broad": 2, "themes": 8, "fine": model.levels_["fine"]}
+    assert themes.levels["broad"] == 2 and themes.levels["themes"] == 8
+    assert themes.levels.get("fine", 8) == model.levels_["fine"]  # a level equal to the default is not repeated
     assert themes.level("themes") is themes and themes.level_name == "themes"
     with pytest.raises(InvalidArgumentError):
         themes.level("medium")
@@ -61,7 +62,7 @@ def test_tree_invariants(tree_fit) -> None:
     themes = model.themes_
     tree = themes.tree()
     depth = {"broad": 0, "themes": 1, "fine": 2}
-    views = {name: themes.level(name) for name in depth}
+    views = {name: themes.level(name) for name in themes.levels}  # fine may be the default cut
     assert sorted(tree["theme_id"]) == sorted(t for v in views.values() for t in v.ids)  # ids unique
     assert tree["theme_id"].is_unique
     for row in tree.itertuples():
@@ -79,7 +80,8 @@ def test_tree_invariants(tree_fit) -> None:
     for b in views["broad"].ids:  # children partition their parent
         kids = themes.children(b)
         assert sum(k.size for k in kids) == views["broad"][b].size
-    assert themes.children(views["fine"].ids[0]) == []
+    finest = views[list(themes.levels)[-1]]
+    assert themes.children(finest.ids[0]) == []
     with pytest.raises(NotFoundError):
         themes.parent(10_000)
 
@@ -100,6 +102,12 @@ def test_reduce_follows_the_tree(tree_fit) -> None:
     pairs = {(int(a), int(b)) for a, b in zip(two.labels, broad.labels) if a >= 0}
     assert len(pairs) == 2
     assert len(themes.level(4)) == 4  # a number is a cut of the tree from the fine level
+    n_leaves = len(themes.leaf_theme)
+    for n in (2, 3, 5, 6):  # the cut is the saved tree's: leaves group exactly as cut() says
+        groups = cut(model.tree_, n_leaves, n)
+        reduced = themes.reduce(n).leaf_theme
+        pairs = set(zip(groups.tolist(), reduced.tolist()))
+        assert len(pairs) == len(set(groups.tolist())) == len(set(reduced.tolist())), n
 
 
 def test_merge_tree_and_cut_are_group_average() -> None:
@@ -132,7 +140,7 @@ def test_save_and_load_keep_the_tree_without_pickle(tree_fit, tmp_path: Path) ->
     for arr in folder.glob("*.npy"):
         np.load(arr, allow_pickle=False)
     loaded = Themes.load(folder)
-    assert loaded.tree().to_dict() == json.loads(json.dumps(themes.tree().to_dict()))
+    assert loaded.tree().to_dict(orient="records") == themes.tree().to_dict(orient="records")
     assert loaded.levels == themes.levels
     for name in themes.levels:
         assert np.array_equal(loaded.level(name).labels, themes.level(name).labels)
@@ -154,7 +162,7 @@ def test_user_supplied_umap_and_hdbscan_models_are_used() -> None:
     from sklearn.cluster import HDBSCAN
     from umap import UMAP
 
-    X, fine, _, _ = nested_blobs(seed=3, n_per=20)
+    X, _, _, _ = nested_blobs(seed=3, n_per=20)
     reducer = UMAP(n_neighbors=7, n_components=3, min_dist=0.0, random_state=1, n_jobs=1)
     clusterer = HDBSCAN(min_cluster_size=17, cluster_selection_method="eom")
     calls: list[tuple[int, int]] = []
@@ -199,7 +207,7 @@ def test_keywords_reranked_by_meaning_with_diversity() -> None:
         return np.array([space[w] for w in words], dtype=np.float32)
 
     terms = {0: [("lunch", 9.0), ("rocket", 5.0), ("rockets", 4.0), ("orbit", 3.0)]}
-    centre = {0: np.array([0.9, 0.44, 0.0], dtype=np.float32)}
+    centre = {0: np.array([1.0, 0.2, 0.0], dtype=np.float32)}
     assert rerank_keywords(terms, centre, None, 4)[0] == ["lunch", "rocket", "orbit"]  # c-TF-IDF order
     ranked = rerank_keywords(terms, centre, vectors, 3)[0]
     assert ranked[0] == "rocket" and ranked[-1] == "lunch"  # by meaning: "lunch" is off-theme
@@ -207,6 +215,26 @@ def test_keywords_reranked_by_meaning_with_diversity() -> None:
     sims = np.array([[1.0, 0.99, 0.2], [0.99, 1.0, 0.2], [0.2, 0.2, 1.0]])
     assert mmr(relevance, sims, 2) == [0, 2]  # the near-duplicate is passed over
     assert mmr(relevance, sims, 2, weight=1.0) == [0, 1]
+
+
+def test_ids_stable_at_every_level_after_adding_articles() -> None:
+    from semclust.themes import match_themes
+
+    X, _, _, texts = nested_blobs(seed=4)
+    ids = [str(i) for i in range(len(X))]
+    keep = np.arange(len(X)) % 6 != 0
+    old = ThemeModel(coords=False).fit(
+        X[keep], [i for i, k in zip(ids, keep) if k], [t for t, k in zip(texts, keep) if k]
+    ).themes_
+    new = ThemeModel(coords=False, random_state=1).fit(X, ids, texts).themes_
+    matched = match_themes(new, old)
+    assert "broad" in old.levels and matched.levels == old.levels
+    for name in old.levels:
+        before, after = old.level(name), matched.level(name)
+        by_doc = dict(zip(after.article_ids, after.labels.tolist()))
+        same = [by_doc[a] == t for a, t in zip(before.article_ids, before.labels.tolist()) if t >= 0]
+        assert np.mean(same) > 0.95, name
+        assert after.id_map == {t: t for t in before.ids}, name
 
 
 # -- the store -----------------------------------------------------------------------------------------
@@ -231,7 +259,7 @@ def test_store_levels_and_ids_stable_at_every_level_after_an_add(make_store) -> 
     store.add(_articles(0, 25) + _articles(1, 25, seed=1) + _articles(2, 25, seed=2))
     first = store.themes()
     fine_first = store.themes(level="fine")
-    assert fine_first.level_name == "fine" and len(fine_first) >= len(first)
+    assert len(fine_first) == first.levels.get("fine", len(first)) >= len(first)
     assert store.themes(level=2).level_name.endswith("/2") and len(store.themes(level=2)) <= 2
     before = {name: first.level(name) for name in first.levels}
     store.add(_articles(3, 25, seed=3) + _articles(0, 5, start=25, seed=4))
@@ -261,12 +289,12 @@ def test_cli_themes_level_and_tree(make_store, capsys) -> None:
     store.close()
     assert main(["themes", "--store", path, "--tree", "--json", "-q"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out["levels"]) >= {"themes", "fine"} and out["tree"]
+    assert "themes" in out["levels"] and out["tree"]
     assert all(row["parent_id"] == -1 or any(r["theme_id"] == row["parent_id"] for r in out["tree"])
                for row in out["tree"])
     assert main(["themes", "--store", path, "--level", "fine", "--json", "-q"]) == 0
     fine = json.loads(capsys.readouterr().out)
-    assert fine["n_themes"] == out["levels"]["fine"]
+    assert fine["n_themes"] == out["levels"].get("fine", out["levels"]["themes"])
     assert main(["themes", "--store", path, "--tree", "-q"]) == 0
     assert "levels:" in capsys.readouterr().out
 
@@ -276,3 +304,18 @@ def test_store_themes_level_argument_is_validated(make_store) -> None:
     store.add(_articles(0, 20) + _articles(1, 20, seed=1))
     with pytest.raises(InvalidArgumentError):
         store_themes(store, level="medium")
+
+
+def test_map_colours_by_level_with_the_broader_theme_in_the_hover() -> None:
+    from semclust import viz
+
+    X, _, _, texts = nested_blobs(seed=1, n_per=15)
+    themes = ThemeModel().fit(X, texts=texts).themes_
+    fig = viz.plot_map(themes)
+    traces = [t for t in fig.data if not t.name.startswith("no theme")]
+    assert len(traces) == len(themes)
+    for trace in traces:
+        parent = themes.parent(int(trace.name.split(":")[0]))
+        assert parent is not None and f"in: {parent.id}: {parent.name}" in trace.hovertemplate
+    broad = viz.plot_map(themes, level="broad")
+    assert len([t for t in broad.data if not t.name.startswith("no theme")]) == len(themes.level("broad"))

@@ -120,7 +120,9 @@ class WriteOut(_Out):
     chunks: int
     embedded: int
     skipped: list[str]
-    replaced_in_batch: list[str] = Field(description="ids given more than once in the batch (the last record kept)")
+    replaced_in_batch: list[str] = Field(
+        description="ids given more than once in the batch (the last record kept)"
+    )
     seconds: float
     timings: dict[str, float]
     generation: int = Field(description="the store generation after the write")

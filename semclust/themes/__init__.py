@@ -1,4 +1,11 @@
-"""Themes: UMAP + HDBSCAN clustering of article vectors into labelled, stable themes.
+"""Themes: article vectors clustered into a tree of labelled, stable themes.
+
+UMAP + HDBSCAN find fine themes, which merge up by group-average similarity in the embedding
+space; the default level is chosen from the data (:mod:`semclust.themes.tree`). Modules:
+``model`` (the estimator), ``cluster`` (UMAP, HDBSCAN, the map), ``tree`` (merge tree, levels),
+``build`` (levels, ids, labels of a fit), ``hierarchy`` (walking the tree, stable ids),
+``labels`` and ``naming`` (keywords and names), ``assign`` (nearest-centre rule), ``result``
+(:class:`Themes`), ``persist`` (saving without pickle), ``scale`` (large corpora).
 
 The stage takes vectors and texts (:meth:`ThemeModel.fit`) and never a store; the store's
 themes (fit, save, load, predict) are wired in :mod:`semclust.store.themes`.

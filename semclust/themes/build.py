@@ -13,17 +13,64 @@ from typing import Any
 
 import numpy as np
 
-from semclust.themes.assign import Assignment, assign, unit_rows
+from semclust.errors import InvalidArgumentError
+from semclust.themes.assign import Assignment, assign, group_rows, pool_articles, unit_rows
 from semclust.themes.labels import Theme, count_terms, ctfidf, make_theme, representatives
 from semclust.themes.naming import WordVectors, rerank_keywords
 from semclust.themes.result import Themes
+from semclust.themes.scale import fit_sample
 from semclust.themes.tree import LEVELS, Levels, ThemeTree, cut
 
-__all__ = ["Corpus", "LeafModel", "build_tree"]
+__all__ = ["Corpus", "LeafModel", "Units", "build_tree", "keyword_texts", "prepare_units"]
 
 _ORDER = ("themes", "broad", "fine")  # the order ids are given in
 #: The fine level's keywords are re-ranked by meaning only up to this many fine themes.
 FINE_RERANK_MAX = 30
+
+
+@dataclass
+class Units:
+    """A fit's inputs, grouped: chunk rows, their articles, and the units clustered."""
+
+    vectors: np.ndarray
+    row_article: np.ndarray
+    article_ids: list[str]
+    article_vectors: np.ndarray
+    units: np.ndarray
+    unit_article: np.ndarray  # the article of each unit
+    sample: np.ndarray | None
+    fit_rows: np.ndarray | None
+
+
+def prepare_units(
+    X: Any, doc_ids: Sequence[str] | None, level: str, max_fit_articles: int | None, random_state: int | None
+) -> Units:
+    """Unit rows of ``X``, their articles, the pooled article vectors and the units to cluster
+    (a seeded sample of the articles above ``max_fit_articles``).
+    """
+    vectors = unit_rows(X)
+    if len(vectors) == 0:
+        raise InvalidArgumentError("no vectors to find themes in; add articles first")
+    article_ids, row_article = group_rows(doc_ids, len(vectors))
+    n = len(article_ids)
+    article_vectors = pool_articles(vectors, row_article, n)
+    # Above max_fit_articles, UMAP and HDBSCAN see a seeded sample of the articles (the
+    # units are the sample's article vectors or chunk rows); every article is assigned.
+    sample = fit_sample(n, max_fit_articles, random_state)
+    fit_rows = None
+    if level == "articles":
+        units = article_vectors if sample is None else article_vectors[sample]
+        unit_article = np.arange(n) if sample is None else sample
+    elif sample is None:
+        units, unit_article = vectors, row_article
+    else:
+        in_sample = np.zeros(n, dtype=bool)
+        in_sample[sample] = True
+        fit_rows = np.flatnonzero(in_sample[row_article])
+        units, unit_article = vectors[fit_rows], row_article[fit_rows]
+    return Units(
+        vectors, row_article, article_ids, article_vectors, units, unit_article, sample, fit_rows
+    )
 
 
 @dataclass
@@ -156,3 +203,20 @@ def _records(
         )
         for t in ids
     ]
+
+
+def keyword_texts(
+    article_ids: list[str], texts: Sequence[str] | Mapping[str, str] | None, rows: np.ndarray | None
+) -> list[str] | None:
+    """The texts keywords are counted on: every article's, or those of ``rows`` only."""
+    if texts is None:
+        return None
+    picked = range(len(article_ids)) if rows is None else rows.tolist()
+    if isinstance(texts, Mapping):
+        return [texts.get(article_ids[i], "") for i in picked]
+    if len(texts) != len(article_ids):
+        raise InvalidArgumentError(
+            f"got {len(texts)} texts for {len(article_ids)} articles; give one text per "
+            "article (in order of first appearance in doc_ids) or a mapping id -> text"
+        )
+    return [texts[i] for i in picked]

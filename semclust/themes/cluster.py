@@ -5,6 +5,7 @@ grouping, and the 2-D map. Used by :class:`~semclust.themes.model.ThemeModel`.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from typing import Any
 
@@ -12,14 +13,21 @@ import numpy as np
 
 from semclust.errors import MissingDependencyError
 from semclust.themes.assign import pool_articles, unit_rows
-from semclust.themes.scale import EXACT_NEIGHBOURS_MAX, EXACT_NEIGHBOURS_MIN, exact_neighbours
+from semclust.themes.scale import (
+    EXACT_NEIGHBOURS_MAX,
+    EXACT_NEIGHBOURS_MIN,
+    exact_neighbours,
+    place_by_neighbours,
+)
 
 __all__ = [
+    "StageClock",
     "by_size",
     "fine_centres",
     "link_similar",
     "make_hdbscan",
     "make_umap",
+    "map_coordinates",
     "missing_extra",
     "pca2",
     "run_reducer",
@@ -169,3 +177,54 @@ def pooled_coords(
     unit_article = row_article if fit_rows is None else row_article[fit_rows]
     pooled = pool_articles(xy, unit_article, n_articles, normalise=False)
     return pooled if sample is None else pooled[sample]
+
+
+class StageClock:
+    """Seconds per stage, and the progress bar."""
+
+    def __init__(self, progress: bool, stages: tuple[str, ...]) -> None:
+        from tqdm.auto import tqdm
+
+        self.timings: dict[str, float] = {}
+        self._bar = tqdm(total=len(stages), desc="themes", unit="stage", disable=not progress)
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """Record the seconds since the last lap as ``stage``."""
+        now = time.perf_counter()
+        self.timings[stage] = round(now - self._last, 3)
+        self._last = now
+        self._bar.set_postfix_str(stage)
+        self._bar.update(1)
+
+    def close(self) -> None:
+        """Close the progress bar."""
+        self._bar.close()
+
+
+def map_coordinates(
+    units: np.ndarray, article_vectors: np.ndarray, row_article: np.ndarray, main: np.ndarray,
+    sample: np.ndarray | None, fit_rows: np.ndarray | None, *, level: str, small: bool,
+    n_neighbors: int, random_state: int | None, knn: tuple[np.ndarray, np.ndarray] | None,
+) -> np.ndarray:
+    """2-D map positions of the articles: a 2-D UMAP of the fitted units (PCA for a small
+    corpus); on a sampled fit, the other articles are placed among their nearest sample
+    articles of the same theme (:func:`~semclust.themes.scale.place_by_neighbours`).
+    """
+    if small or len(units) < 8:
+        return pca2(article_vectors)
+    reducer = make_umap(
+        units, n_neighbors=n_neighbors, n_components=2, min_dist=0.1, random_state=random_state,
+        knn=knn if uses_exact_neighbours(len(units)) else None,
+    )
+    n = len(article_vectors)
+    xy = pooled_coords(run_reducer(reducer, units), level, row_article, fit_rows, n, sample)
+    if sample is None:
+        return xy.astype(np.float32)
+    coords = np.zeros((n, 2), dtype=np.float32)
+    coords[sample] = xy
+    rest = np.setdiff1d(np.arange(n), sample, assume_unique=True)
+    coords[rest] = place_by_neighbours(
+        article_vectors[rest], main[rest], article_vectors[sample], xy, main[sample]
+    )
+    return coords

@@ -32,10 +32,6 @@ How a fit works (:class:`ThemeModel`):
    words, re-ranked by their similarity to the theme's centre when a word embedder is given
    (with MMR for diversity), a name of their first words, representative articles and passages.
 
-:func:`store_themes` fits on a store's embeddings and caches the result under
-``<store>/themes/`` (JSON + ``.npy``, never pickle) until the store's generation changes; a
-refit keeps the ids of themes that match the previous fit (see :func:`match_themes`).
-
 The fitted result (:class:`Themes`, :class:`ThemePrediction`) lives in
 :mod:`semclust.themes.result`, saving in :mod:`semclust.themes.persist`, the tree in
 :mod:`semclust.themes.tree` and :mod:`semclust.themes.hierarchy`, the assignment rule in
@@ -46,25 +42,23 @@ from __future__ import annotations
 
 import inspect
 import logging
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from semclust.errors import InvalidArgumentError
-from semclust.themes.assign import Assignment, assign, group_rows, pool_articles, unit_rows
-from semclust.themes.build import Corpus, LeafModel, build_tree
+from semclust.themes.assign import Assignment, assign, unit_rows
+from semclust.themes.build import Corpus, LeafModel, Units, build_tree, keyword_texts, prepare_units
 from semclust.themes.cluster import (
+    StageClock,
     by_size,
     fine_centres,
     link_similar,
     make_hdbscan,
     make_umap,
+    map_coordinates,
     neighbours_for,
-    pca2,
-    pooled_coords,
     run_reducer,
     uses_exact_neighbours,
 )
@@ -73,12 +67,10 @@ from semclust.themes.naming import WordVectors
 from semclust.themes.result import THEMES_FORMAT_VERSION, ThemePrediction, Themes, match_themes
 from semclust.themes.scale import (
     MAX_FIT_ARTICLES,
-    fit_sample,
     keyword_articles,
-    place_by_neighbours,
     scaled_size,
 )
-from semclust.themes.tree import Levels, choose_levels, merge_tree
+from semclust.themes.tree import Levels, choose_levels, merge_tree, small_levels
 
 __all__ = [
     "MAX_FIT_ARTICLES",
@@ -117,41 +109,6 @@ def default_min_cluster_size(n_units: int) -> int:
     from the data by the theme tree (:mod:`semclust.themes.tree`), not from this.
     """
     return max(2, min(FINE_CLUSTER_SIZE, n_units // 5))
-
-
-@dataclass
-class _Units:
-    """A fit's inputs, grouped: chunk rows, their articles, and the units clustered."""
-
-    vectors: np.ndarray
-    row_article: np.ndarray
-    article_ids: list[str]
-    article_vectors: np.ndarray
-    units: np.ndarray
-    unit_article: np.ndarray  # the article of each unit
-    sample: np.ndarray | None
-    fit_rows: np.ndarray | None
-
-
-class _Clock:
-    """Seconds per stage, and the progress bar."""
-
-    def __init__(self, progress: bool) -> None:
-        from tqdm.auto import tqdm
-
-        self.timings: dict[str, float] = {}
-        self._bar = tqdm(total=len(_STAGES), desc="themes", unit="stage", disable=not progress)
-        self._last = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.timings[stage] = round(now - self._last, 3)
-        self._last = now
-        self._bar.set_postfix_str(stage)
-        self._bar.update(1)
-
-    def close(self) -> None:
-        self._bar.close()
 
 
 class ThemeModel:
@@ -322,8 +279,9 @@ class ThemeModel:
             ``self``, fitted.
         """
         self._check_params()
-        data = self._units(X, doc_ids)
-        clock = _Clock(self.progress)
+        data = prepare_units(X, doc_ids, self.level, self.max_fit_articles, self.random_state)
+        self.fit_sample_ = data.sample
+        clock = StageClock(self.progress, _STAGES)
         fine = self._fine_themes(data, clock)
         leaves, result = self._leaves(data, fine)
         clock.lap("assign")
@@ -334,7 +292,12 @@ class ThemeModel:
         )
         clock.lap("labels")
         if self.coords:
-            coords = self._coordinates(data, self.themes_.level("fine").labels)
+            coords = map_coordinates(
+                data.units, data.article_vectors, data.row_article, self.themes_.level("fine").labels,
+                data.sample, data.fit_rows, level=self.level, small=self.small_corpus_,
+                n_neighbors=self.n_neighbors, random_state=self.random_state,
+                knn=self._knn if self._knn is not None and len(self._knn[0]) == len(data.units) else None,
+            )
             for view in self.themes_._tree.views.values() if self.themes_._tree else [self.themes_]:
                 view.coords = coords
         clock.lap("coords")
@@ -349,33 +312,7 @@ class ThemeModel:
         logger.debug("themes: levels %s, %d outliers", self.levels_, self.themes_.n_outliers)
         return self
 
-    def _units(self, X: Any, doc_ids: Sequence[str] | None) -> _Units:
-        vectors = unit_rows(X)
-        if len(vectors) == 0:
-            raise InvalidArgumentError("no vectors to find themes in; add articles first")
-        article_ids, row_article = group_rows(doc_ids, len(vectors))
-        n = len(article_ids)
-        article_vectors = pool_articles(vectors, row_article, n)
-        # Above max_fit_articles, UMAP and HDBSCAN see a seeded sample of the articles (the
-        # units are the sample's article vectors or chunk rows); every article is assigned.
-        sample = fit_sample(n, self.max_fit_articles, self.random_state)
-        self.fit_sample_ = sample
-        fit_rows = None
-        if self.level == "articles":
-            units = article_vectors if sample is None else article_vectors[sample]
-            unit_article = np.arange(n) if sample is None else sample
-        elif sample is None:
-            units, unit_article = vectors, row_article
-        else:
-            in_sample = np.zeros(n, dtype=bool)
-            in_sample[sample] = True
-            fit_rows = np.flatnonzero(in_sample[row_article])
-            units, unit_article = vectors[fit_rows], row_article[fit_rows]
-        return _Units(
-            vectors, row_article, article_ids, article_vectors, units, unit_article, sample, fit_rows
-        )
-
-    def _fine_themes(self, data: _Units, clock: _Clock) -> np.ndarray:
+    def _fine_themes(self, data: Units, clock: StageClock) -> np.ndarray:
         """The fine theme of each unit (``-1``: HDBSCAN noise), largest first."""
         units = data.units
         n_all = len(data.article_vectors) if self.level == "articles" else len(data.vectors)
@@ -405,7 +342,7 @@ class ThemeModel:
         clock.lap("cluster")
         return seed
 
-    def _leaves(self, data: _Units, seed: np.ndarray) -> tuple[LeafModel, Assignment]:
+    def _leaves(self, data: Units, seed: np.ndarray) -> tuple[LeafModel, Assignment]:
         """The fine themes' centres (a fine theme left with no article is dropped), the merge
         tree over them and its levels, and the articles' assignment to the fine themes.
         """
@@ -440,12 +377,12 @@ class ThemeModel:
         leaf_size = np.bincount(result.main[result.main >= 0], minlength=n_leaves).astype(np.int64)
         return LeafModel(centroids, thresholds, quantiles, leaf_size, tree, levels), result
 
-    def _levels(self, units: np.ndarray, unit_leaf: np.ndarray, tree: np.ndarray, data: _Units) -> Levels:
+    def _levels(self, units: np.ndarray, unit_leaf: np.ndarray, tree: np.ndarray, data: Units) -> Levels:
         n_leaves = int(unit_leaf.max()) + 1
         if self.small_corpus_:
             # A theme of one article is not a theme: the default level keeps only cuts whose
             # themes all have two articles or more (one theme for the seeds' two articles).
-            return _small_levels(tree, unit_leaf, units)
+            return small_levels(tree, unit_leaf, neighbours_for(units, min(5, len(units) - 1))[0])
         if n_leaves < 2:
             return Levels(1, 1, 1)
         # The graph that chooses the level links each unit to its nearest neighbours, at most a
@@ -456,7 +393,7 @@ class ThemeModel:
         return choose_levels(tree, unit_leaf, self._knn[0][:, :k])
 
     def _corpus(
-        self, data: _Units, result: Assignment, texts: Sequence[str] | Mapping[str, str] | None,
+        self, data: Units, result: Assignment, texts: Sequence[str] | Mapping[str, str] | None,
         passages: Sequence[str] | None, titles: Mapping[str, str] | None,
         published: Mapping[str, str | None] | None,
     ) -> Corpus:
@@ -466,7 +403,7 @@ class ThemeModel:
             vectors=data.vectors, row_article=data.row_article, article_vectors=data.article_vectors,
             article_ids=ids, titles=[(titles or {}).get(a, "") for a in ids],
             published=[(published or {}).get(a) for a in ids], passages=passages,
-            texts=_keyword_texts(ids, texts, rows), keyword_rows=rows,
+            texts=keyword_texts(ids, texts, rows), keyword_rows=rows,
         )
 
     def _settings(self) -> dict[str, Any]:
@@ -525,66 +462,3 @@ class ThemeModel:
         kind = type(clusterer)
         self.clusterer_ = f"{kind.__module__.split('.')[0]}.{kind.__qualname__}"
         return np.asarray(clusterer.labels_, dtype=np.int64)
-
-    def _coordinates(self, data: _Units, main: np.ndarray) -> np.ndarray:
-        """2-D map positions of the articles: a 2-D UMAP of the fitted units (PCA for a small
-        corpus); on a sampled fit, the other articles are placed among their nearest sample
-        articles of the same theme (:func:`~semclust.themes.scale.place_by_neighbours`).
-        """
-        units, sample, article_vectors = data.units, data.sample, data.article_vectors
-        if self.small_corpus_ or len(units) < 8:
-            return pca2(article_vectors)
-        knn = self._knn if self._knn is not None and len(self._knn[0]) == len(units) else None
-        reducer = make_umap(
-            units, n_neighbors=self.n_neighbors, n_components=2, min_dist=0.1,
-            random_state=self.random_state, knn=knn if uses_exact_neighbours(len(units)) else None,
-        )
-        xy = run_reducer(reducer, units)
-        n = len(article_vectors)
-        xy = pooled_coords(xy, self.level, data.row_article, data.fit_rows, n, sample)
-        if sample is None:
-            return xy.astype(np.float32)
-        coords = np.zeros((n, 2), dtype=np.float32)
-        coords[sample] = xy
-        rest = np.setdiff1d(np.arange(n), sample, assume_unique=True)
-        coords[rest] = place_by_neighbours(
-            article_vectors[rest], main[rest], article_vectors[sample], xy, main[sample]
-        )
-        return coords
-
-
-def _small_levels(tree: np.ndarray, unit_leaf: np.ndarray, units: np.ndarray) -> Levels:
-    """Levels of a small corpus: the most modular cut (on the units' 5 nearest neighbours) whose
-    themes all have at least two units; one theme when there is no such cut.
-    """
-    from semclust.themes.tree import cut, level_scores
-
-    n_leaves = int(unit_leaf.max()) + 1
-    ks = []
-    for k in range(2, n_leaves + 1):
-        groups = cut(tree, n_leaves, k)[unit_leaf]
-        if np.bincount(groups).min() >= 2:
-            ks.append(k)
-    if not ks:
-        return Levels(broad=1, themes=1, fine=n_leaves)
-    knn = neighbours_for(units, min(5, len(units) - 1))[0]
-    scores = level_scores(tree, unit_leaf, knn, ks)
-    best = ks[int(np.argmax(scores))]
-    return Levels(broad=1 if best > 1 else best, themes=best, fine=n_leaves)
-
-
-def _keyword_texts(
-    article_ids: list[str], texts: Sequence[str] | Mapping[str, str] | None, rows: np.ndarray | None
-) -> list[str] | None:
-    """The texts keywords are counted on: every article's, or those of ``rows`` only."""
-    if texts is None:
-        return None
-    picked = range(len(article_ids)) if rows is None else rows.tolist()
-    if isinstance(texts, Mapping):
-        return [texts.get(article_ids[i], "") for i in picked]
-    if len(texts) != len(article_ids):
-        raise InvalidArgumentError(
-            f"got {len(texts)} texts for {len(article_ids)} articles; give one text per "
-            "article (in order of first appearance in doc_ids) or a mapping id -> text"
-        )
-    return [texts[i] for i in picked]

@@ -1,15 +1,15 @@
 """Themes of large corpora: fit on a seeded sample, place every other article without UMAP.
 
 UMAP is the slow part of a theme fit (about 30 s for 10,000 articles on 2 cores, plus numba's
-compilation in a fresh process), and HDBSCAN's themes are broad (``min_cluster_size`` grows
-with the corpus), so a random sample shows them too. :class:`~semclust.themes.model.ThemeModel`
+compilation in a fresh process), and a random sample of 10,000 articles holds every theme of
+more than a few dozen articles, so it shows them too. :class:`~semclust.themes.model.ThemeModel`
 fits on all articles up to ``max_fit_articles`` (default :data:`MAX_FIT_ARTICLES`) and above
 that on a seeded random sample of that many:
 
 1. :func:`fit_sample` draws the sample (the same one for the same corpus size and seed);
    UMAP and HDBSCAN run on it, with ``min_cluster_size`` and ``min_samples`` scaled by the
-   sample's share of the corpus (:func:`scaled_size`), so that a theme needs about as many
-   articles of the whole corpus as in a full fit.
+   sample's share of the corpus (:func:`scaled_size`, never below 5), so that a fine theme
+   needs about as many articles of the whole corpus as in a full fit.
 2. The themes' centres and thresholds come from the sample's members; every article (in the
    sample or not) is then assigned by the nearest-centre rule of
    :func:`semclust.themes.assign.assign`, in embedding space, with numpy only.

@@ -30,7 +30,9 @@ __all__ = [
     "choose_levels",
     "cut",
     "level_scores",
+    "lifetimes",
     "merge_tree",
+    "small_levels",
 ]
 
 #: The named levels, broadest first.
@@ -141,12 +143,24 @@ class Levels:
         return {"broad": self.broad, "themes": self.themes, "fine": self.fine}
 
 
+def lifetimes(tree: np.ndarray, n_leaves: int) -> np.ndarray:
+    """How long each cut lives in the tree: ``out[k]`` is the similarity at which the cut into
+    ``k`` groups forms less the one at which its next merge ends it (``k`` from 2 to
+    ``n_leaves - 1``; 0 elsewhere). A long-lived cut is separated by a gap in merge heights.
+    """
+    out = np.zeros(n_leaves + 1)
+    for k in range(2, n_leaves):
+        out[k] = tree[n_leaves - k - 1, 2] - tree[n_leaves - k, 2]
+    return out
+
+
 def choose_levels(tree: np.ndarray, leaf_of: np.ndarray, neighbours: np.ndarray) -> Levels:
     """The default and broad levels of a tree, from the data.
 
     The default level is the cut whose themes are most modular on the nearest-neighbour graph
-    (:func:`level_scores`); the broad level is the most modular cut of at most half as many
-    themes (the same rule one level up), so that the tree reads from a handful of broad themes
+    (:func:`level_scores`). The broad level is, among the cuts with at most half as many
+    themes, the one that lives longest in the tree (:func:`lifetimes`: the widest gap in merge
+    heights above the default level), so that the tree reads from a handful of broad themes
     through the default ones down to the fine clusters.
     """
     n_leaves = int(leaf_of.max()) + 1 if len(leaf_of) else 1
@@ -156,8 +170,29 @@ def choose_levels(tree: np.ndarray, leaf_of: np.ndarray, neighbours: np.ndarray)
     scores = level_scores(tree, leaf_of, neighbours, ks)
     best = ks[int(np.argmax(scores))]
     upper = [k for k in ks if k <= best // 2]
-    broad = upper[int(np.argmax(scores[: len(upper)]))] if upper else best
+    if not upper:
+        return Levels(broad=best, themes=best, fine=n_leaves)
+    life = lifetimes(tree, n_leaves)
+    broad = upper[int(np.argmax(life[upper]))]
     return Levels(broad=broad, themes=best, fine=n_leaves)
+
+
+def small_levels(tree: np.ndarray, unit_leaf: np.ndarray, neighbours: np.ndarray) -> Levels:
+    """Levels of a small corpus (no HDBSCAN; each fine group a story): the most modular cut, on
+    the units' few nearest ``neighbours``, whose themes all have at least two units (a theme of
+    one article is not a theme); one theme when there is no such cut.
+    """
+    n_leaves = int(unit_leaf.max()) + 1
+    ks = []
+    for k in range(2, n_leaves + 1):
+        groups = cut(tree, n_leaves, k)[unit_leaf]
+        if np.bincount(groups).min() >= 2:
+            ks.append(k)
+    if not ks:
+        return Levels(broad=1, themes=1, fine=n_leaves)
+    scores = level_scores(tree, unit_leaf, neighbours, ks)
+    best = ks[int(np.argmax(scores))]
+    return Levels(broad=1 if best > 1 else best, themes=best, fine=n_leaves)
 
 
 @dataclass

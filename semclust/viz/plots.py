@@ -169,9 +169,29 @@ def plot_map(
     webgl = render == "webgl" or (render == "auto" and len(shown) > WEBGL_THRESHOLD)
     trace_type = go.Scattergl if webgl else go.Scatter
     size = point_size or (7.0 if len(shown) <= 1_000 else 5.0 if len(shown) <= 10_000 else 3.0)
+    traces = _map_traces(themes, go, trace_type, xy, labels, shown, size, outliers)
+    annotations = _map_labels(themes, xy, labels, n_labels)
+    available = n if outliers else int((labels >= 0).sum())
+    sample = f" (a sample of {len(shown):,})" if len(shown) < available else ""
+    fig = go.Figure(traces)
+    fig.update_layout(
+        title=title or f"{len(themes)} themes in {n:,} articles{sample}",
+        template="plotly_white", height=height, hovermode="closest", dragmode="zoom",
+        xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1},
+        legend={"title": {"text": "themes (size)"}, "itemsizing": "constant"},
+        hoverlabel={"align": "left"}, annotations=annotations, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        meta={"semclust": "theme-map", "n_points": len(shown), "n_articles": n, "webgl": webgl},
+    )
+    return fig
+
+
+def _map_traces(
+    themes: Themes, go: Any, trace_type: Any, xy: np.ndarray, labels: np.ndarray, shown: np.ndarray,
+    size: float, outliers: bool,
+) -> list[Any]:
+    """One scatter trace per theme (outliers first, drawn underneath) for :func:`plot_map`."""
     titles = themes.titles
     ids = themes.article_ids
-
     traces: list[Any] = []
     shown_labels = labels[shown]
     for rank, tid in enumerate([*themes.ids, -1] if outliers else themes.ids):
@@ -201,7 +221,12 @@ def plot_map(
         else:
             traces.append(trace)
 
-    annotations = []
+    return traces
+
+
+def _map_labels(themes: Themes, xy: np.ndarray, labels: np.ndarray, n_labels: int) -> list[dict[str, Any]]:
+    """The names of the ``n_labels`` largest themes, placed on the map (:func:`plot_map`)."""
+    annotations: list[dict[str, Any]] = []
     for tid in themes.ids[: max(n_labels, 0)]:
         members = np.flatnonzero(labels == tid)
         if len(members) == 0:
@@ -216,18 +241,7 @@ def plot_map(
             "bgcolor": "rgba(255,255,255,0.78)", "bordercolor": theme_color(themes, tid), "borderwidth": 1.5,
             "borderpad": 3,
         })
-    available = n if outliers else int((labels >= 0).sum())
-    sample = f" (a sample of {len(shown):,})" if len(shown) < available else ""
-    fig = go.Figure(traces)
-    fig.update_layout(
-        title=title or f"{len(themes)} themes in {n:,} articles{sample}",
-        template="plotly_white", height=height, hovermode="closest", dragmode="zoom",
-        xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x", "scaleratio": 1},
-        legend={"title": {"text": "themes (size)"}, "itemsizing": "constant"},
-        hoverlabel={"align": "left"}, annotations=annotations, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        meta={"semclust": "theme-map", "n_points": len(shown), "n_articles": n, "webgl": webgl},
-    )
-    return fig
+    return annotations
 
 
 def _broader(themes: Themes, theme_id: int) -> Any:
