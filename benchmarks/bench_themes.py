@@ -278,7 +278,7 @@ def table(results: dict[str, Any]) -> str:
         six = "—"
         if "six_cut_vs_coarse" in m and "kmeans_coarse" in res:
             six = f"{m['six_cut_vs_coarse']['v_measure']:.3f} ({res['kmeans_coarse']['v_measure']:.3f})"
-        bert = f"{b['n_themes']}, {b['v_measure']:.3f}, {b['ari']:.3f}" if b else "not installed"
+        bert = f"{b['n_themes']}, {b['v_measure']:.3f}, {b['ari']:.3f}" if b else "not run"
 
         def pair(key: str, m: dict[str, Any] = m, b: dict[str, Any] | None = b) -> str:
             values = [m.get(key), b.get(key) if b else None]

@@ -152,9 +152,9 @@ def assert_same_store(a: semclust.Store, b: semclust.Store, queries: list[str]) 
 
 def test_import_semclust_does_not_import_ray() -> None:
     code = (
-        "import sys, semclust, semclust.distributed, semclust.cli\n"
+        "import sys, semclust, semclust.distributed, semclust.cli.parser\n"
         "semclust.Store, semclust.read, semclust.get_embedder\n"
-        "semclust.cli._build_parser()\n"
+        "semclust.cli.parser.build_parser()\n"
         "assert 'ray' not in sys.modules, 'ray was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=TESTS.parent)

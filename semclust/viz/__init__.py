@@ -10,17 +10,15 @@ from semclust.viz.plots import (
     OTHER_COLOR,
     OUTLIER_COLOR,
     WEBGL_THRESHOLD,
-    ThemeView,
     plot_map,
     plot_over_time,
     plot_similarity,
     plot_sizes,
     save_html,
     save_png,
-    show_theme,
     theme_color,
-    theme_html,
 )
+from semclust.viz.theme_view import ThemeView, show_theme, theme_html
 
 __all__ = [
     "MAX_POINTS",
