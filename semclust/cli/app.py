@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from semclust.cli.errors import EXIT_USAGE, UsageError, report_error, exit_code
+from semclust.cli.errors import EXIT_USAGE, UsageError, exit_code, report_error
 from semclust.cli.parser import build_parser
 from semclust.errors import SemclustError
 
