@@ -76,7 +76,6 @@ from semclust.store.writer import (
     collect_batch,
     embed_text,
 )
-from semclust.vectors.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from semclust.themes.result import ThemePrediction, Themes
@@ -239,10 +238,6 @@ class Store:
     def related_k(self) -> int:
         """Related articles precomputed per article (0: none)."""
         return int(self.manifest.get("related", {}).get("k", DEFAULT_RELATED_K))
-
-    def _refresh(self) -> Snapshot:
-        """The latest committed snapshot (kept for tests/test_index.py; prefer :meth:`info`)."""
-        return self._views.latest()
 
     def __len__(self) -> int:
         with self._catalog.read():
