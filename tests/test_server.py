@@ -471,6 +471,66 @@ def test_themes_when_fitted(fresh_store: semclust.Store) -> None:
     assert semclust.store.themes.saved_themes(store).generation == fitted.generation  # type: ignore[union-attr]
 
 
+def _members(view: Any, theme_id: int) -> set[str]:
+    return {a for a, t in zip(view.article_ids, view.labels.tolist()) if t == theme_id}
+
+
+def test_themes_expose_the_tree(fresh_store: semclust.Store) -> None:
+    """``/themes?level=`` serves each level of the tree, every theme with its parent (one level
+    coarser, holding all of its articles) and children, as the library's tree says."""
+    fitted = fresh_store.themes()
+    assert list(fitted.levels) == ["broad", "themes", "fine"] and fitted.levels["fine"] > fitted.levels["themes"]
+    client = TestClient(create_app(fresh_store, warm=False))
+    default = client.get("/themes").json()
+    assert default == client.get("/themes?level=default").json() == client.get("/themes?level=themes").json()
+    assert default["level"] == default["default_level"] == "themes" and default["levels"] == fitted.levels
+    coarser = {"themes": "broad", "fine": "themes"}
+    seen = 0
+    for level in ("broad", "themes", "fine"):
+        body = client.get(f"/themes?level={level}").json()
+        view = fitted.level(level)
+        assert body["level"] == level and [t["id"] for t in body["themes"]] == view.ids
+        assert body["generation"] == body["store_generation"] and body["stale"] is False
+        for t in body["themes"]:
+            seen += 1
+            parent = fitted.parent(t["id"])
+            assert t["level"] == level
+            assert t["parent_id"] == (parent.id if parent is not None else None)
+            assert t["children"] == [c.id for c in fitted.children(t["id"])]
+            if level == "broad":
+                assert t["parent_id"] is None and t["children"]
+                continue
+            up = fitted.level(coarser[level])
+            assert t["parent_id"] in up.ids and _members(view, t["id"]) <= _members(up, t["parent_id"])
+            if level == "themes":
+                assert t["children"] and all(c in fitted.level("fine").ids for c in t["children"])
+            else:
+                assert t["children"] == []
+    assert seen == sum(fitted.levels.values())
+    assert client.get("/themes?level=medium").status_code == 422
+
+
+def test_one_theme_of_any_level_with_its_parent_and_children(fresh_store: semclust.Store) -> None:
+    fitted = fresh_store.themes()
+    client = TestClient(create_app(fresh_store, warm=False))
+    for level in ("broad", "themes", "fine"):
+        for tid in fitted.level(level).ids:
+            body = client.get(f"/themes/{tid}").json()
+            parent = fitted.parent(tid)
+            assert body["id"] == tid and body["level"] == level
+            assert body["name"] == fitted.level(level)[tid].name
+            if parent is None:
+                assert body["parent"] is None and body["parent_id"] is None and level == "broad"
+            else:
+                assert body["parent"] == {"id": parent.id, "name": parent.name, "size": parent.size,
+                                          "level": {"themes": "broad", "fine": "themes"}[level]}
+            kids = fitted.children(tid)
+            assert [c["id"] for c in body["child_themes"]] == body["children"] == [c.id for c in kids]
+            assert body["stale"] is False
+    assert client.get("/themes/not-a-number").status_code == 404
+    assert client.get(f"/themes/{max(fitted.tree()['theme_id']) + 1}").status_code == 404
+
+
 # -- construction and dependencies ------------------------------------------------------------
 
 

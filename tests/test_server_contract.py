@@ -105,6 +105,15 @@ def test_themes_reply_matches_its_schema(fresh_store: semclust.Store) -> None:
     first = body["themes"][0]
     theme_id = first.get("id", first.get("theme_id"))
     api.check("/themes/{theme_id}", "GET", c.get(f"/themes/{theme_id}"))
+    for level in ("broad", "fine"):  # every level, and a theme of it, has the documented shape
+        tree_level = api.check("/themes", "GET", c.get(f"/themes?level={level}"))
+        assert tree_level["level"] == level and tree_level["themes"]
+        api.check("/themes/{theme_id}", "GET", c.get(f"/themes/{tree_level['themes'][0]['id']}"))
+    api.check("/themes", "GET", c.get("/themes?level=bogus"))
+    schema = c.get("/openapi.json").json()["components"]["schemas"]["ThemeOut"]
+    assert {"parent_id", "level", "children"} <= set(schema["required"])
+    assert schema["additionalProperties"] is False
+    assert ("/themes", "GET", 422) in api.checked
 
 
 @pytest.mark.parametrize("bad_id", ["a\u0000b", "x\r\ny", "   ", " padded", "tab\t", "\ud800", ".."])

@@ -370,3 +370,20 @@ def test_similarity_ids_and_texts_are_explicit(make_store) -> None:
         store.similarity("sport-0")
     with pytest.raises(InvalidArgumentError):
         store.article_vectors("sport-0", text="x")
+
+
+def test_theme_of_ids_and_texts_are_explicit(make_store) -> None:
+    store = make_store()
+    store.add(corpus(6))
+    fitted = store.theme_of("sport-0")
+    assert fitted.doc_id == "sport-0" and fitted.fitted
+    with pytest.raises(NotFoundError, match="no-such-id"):
+        store.theme_of("no-such-id")  # a mistyped id is never predicted as a text
+    as_text = store.theme_of(text="no-such-id")  # text= is never looked up as an id
+    assert as_text.doc_id is None and not as_text.fitted
+    by_text = store.theme_of(text=store.get("sport-0").text)
+    assert by_text.theme_id == fitted.theme_id
+    with pytest.raises(InvalidArgumentError):
+        store.theme_of()
+    with pytest.raises(InvalidArgumentError):
+        store.theme_of("sport-0", text="x")

@@ -12,7 +12,10 @@ GET      ``/search``                  articles matching ``q`` (same parameters)
 GET      ``/documents/{id}``          one stored article
 POST     ``/documents``               add or update a JSON list of articles (API key)
 DELETE   ``/documents/{id}``          delete an article (API key)
-GET      ``/themes``, ``/themes/{id}``  themes, where the store has fitted ones
+GET      ``/themes``                  the saved themes at one level of their tree (``level``:
+                                      ``broad``, ``default``, ``fine``), each with ``parent_id``,
+                                      ``level`` and ``children``
+GET      ``/themes/{id}``             a theme of any level, with its parent and children
 GET      ``/health``                  liveness, article count and generation
 GET      ``/widget.js``               the embeddable related-articles script
 GET      ``/docs``                    OpenAPI documentation (works offline)
@@ -45,7 +48,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from semclust.errors import (
     ApiError,
@@ -75,6 +78,7 @@ try:
         ErrorOut,
         HealthOut,
         HitsOut,
+        ThemeDetailOut,
         ThemesOut,
         WriteOut,
         id_problem,
@@ -361,22 +365,26 @@ def _add_write_routes(app: FastAPI, service: Service, settings: _Settings) -> No
 
 def _add_theme_routes(app: FastAPI, service: Service, settings: _Settings) -> None:
     headers = {"Cache-Control": settings.cache_control}
+    not_found = {404: {"model": ErrorOut, "description": "no fitted themes, or no such theme"}}
+    level_query = Query(
+        None, description="level of the theme tree: broad, default (the level the themes were saved "
+        "at; `themes` is its name), or fine",
+    )
 
-    @app.get("/themes", response_model=ThemesOut, responses={404: _ERRORS[404]}, tags=["read"])
-    def themes() -> Response:
-        """The store's saved themes: ``generation`` is the corpus generation they were fitted
-        on, ``stale`` says whether the store changed since (they are never refitted here).
-        """
-        return _json(service.themes(), headers)
-
-    @app.get("/themes/{theme_id}", response_model=dict[str, Any], responses={404: _ERRORS[404]},
+    @app.get("/themes", response_model=ThemesOut, responses=not_found | {422: _ERRORS[422]},
              tags=["read"])
+    def themes(level: Literal["broad", "default", "themes", "fine"] | None = level_query) -> Response:
+        """The store's saved themes at one level of their tree (default: the saved default
+        level), each with its ``parent_id``, ``level`` and ``children`` ids: ``generation`` is
+        the corpus generation they were fitted on, ``stale`` says whether the store changed
+        since (they are never refitted here).
+        """
+        return _json(service.themes(level), headers)
+
+    @app.get("/themes/{theme_id}", response_model=ThemeDetailOut, responses=not_found, tags=["read"])
     def theme(theme_id: str = PathParam(max_length=_THEME_ID_CHARS)) -> Response:
-        """One theme by id."""
-        for item in service.themes().get("themes", []):
-            if isinstance(item, dict) and str(item.get("id", item.get("theme_id"))) == theme_id:
-                return _json(item, headers)
-        raise ApiError(404, f"no theme with id {theme_id!r}")
+        """One theme of any level by id, with its parent and children."""
+        return _json(service.theme(theme_id), headers)
 
 
 def _add_service_routes(app: FastAPI, service: Service, settings: _Settings) -> None:

@@ -27,6 +27,10 @@ __all__ = [
     "HealthOut",
     "HitOut",
     "HitsOut",
+    "PassageOut",
+    "ThemeDetailOut",
+    "ThemeOut",
+    "ThemeRefOut",
     "ThemesOut",
     "WriteOut",
     "id_problem",
@@ -128,15 +132,68 @@ class WriteOut(_Out):
     generation: int = Field(description="the store generation after the write")
 
 
-class ThemesOut(BaseModel):
-    """The store's saved themes (:meth:`semclust.Themes.to_dict`) and how current they are."""
+class PassageOut(_Out):
+    """A passage of an article close to a theme's centre."""
 
-    model_config = ConfigDict(extra="allow")
+    doc_id: str
+    index: int = Field(description="the chunk's position in the article")
+    similarity: float = Field(description="cosine similarity of the chunk to the theme's centre")
+    text: str = Field(description="the passage (empty when the texts were not kept)")
+
+
+class ThemeOut(_Out):
+    """One theme and its place in the theme tree."""
+
+    id: int = Field(description="stable across refits at every level; unique across the levels")
+    name: str
+    keywords: list[str]
+    size: int = Field(description="articles whose main theme this is")
+    share: float = Field(description="size over all articles")
+    representatives: list[str] = Field(description="ids of the articles nearest the theme's centre")
+    passages: list[PassageOut]
+    terms: list[tuple[str, float]] = Field(description="[keyword, c-TF-IDF weight] pairs")
+    parent_id: int | None = Field(description="the broader theme containing this one (null at the top)")
+    level: str = Field(description="the theme's level: broad, themes (the default level) or fine")
+    children: list[int] = Field(description="ids of the themes one level finer inside it, largest first")
+
+
+class ThemeRefOut(_Out):
+    """A theme named from another one (its parent or a child)."""
+
+    id: int
+    name: str
+    size: int
+    level: str
+
+
+class ThemeDetailOut(ThemeOut):
+    """One theme of any level, with its parent and children, and how current the themes are."""
+
+    parent: ThemeRefOut | None = Field(description="the broader theme (null at the top)")
+    child_themes: list[ThemeRefOut] = Field(description="the themes one level finer, largest first")
+    generation: int | None = Field(description="the corpus generation the themes were fitted on")
+    store_generation: int = Field(description="the store's generation now")
+    stale: bool = Field(description="the store changed since the themes were fitted")
+
+
+class ThemesOut(_Out):
+    """The store's saved themes at one level of their tree, and how current they are."""
 
     generation: int | None = Field(description="the corpus generation the themes were fitted on")
     store_generation: int = Field(description="the store's generation now")
     stale: bool = Field(description="the store changed since the themes were fitted")
-    themes: list[dict[str, Any]]
+    level: str = Field(description="the level of these themes: broad, themes (the default) or fine")
+    default_level: str = Field(description="the level the themes were saved at (`?level=default`)")
+    levels: dict[str, int] = Field(description="{level: number of themes}, broadest first")
+    n_articles: int
+    n_themes: int
+    n_outliers: int = Field(description="articles with no theme")
+    outlier_share: float
+    themes: list[ThemeOut] = Field(description="largest first")
+    id_map: dict[str, int | None] = Field(
+        description="{old theme id: new id, or null for a theme that is gone} against the previous fit"
+    )
+    params: dict[str, Any] = Field(description="the fit's parameters")
 
 
 class HealthOut(_Out):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 
 from semclust._types import AddReport, Hit, Hits
 from semclust.errors import ApiError, EmptyStoreError, NotFoundError, SemclustError
+from semclust.server.theme_replies import ThemeIndex, index_themes
 from semclust.store.store import Store
 
 __all__ = [
@@ -75,22 +75,6 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
     data = hit.to_dict()
     data["metadata"] = public_metadata(data["metadata"])
     return data
-
-
-def _jsonable(obj: Any) -> Any:
-    to_dict = getattr(obj, "to_dict", None)
-    if callable(to_dict):
-        return _jsonable(to_dict())
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _jsonable(dataclasses.asdict(obj))
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    tolist = getattr(obj, "tolist", None)  # numpy scalars and arrays
-    return _jsonable(tolist()) if callable(tolist) else str(obj)
 
 
 class ReplyCache:
@@ -147,7 +131,7 @@ class Service:
         self.store = store
         self.cache = ReplyCache(cache_size)
         self._path_text = str(store.path)
-        self._themes: tuple[int, dict[str, Any]] | None = None
+        self._themes: ThemeIndex | None = None
         self._themes_lock = threading.Lock()
         self._writer: concurrent.futures.ThreadPoolExecutor | None = None
         self._writer_lock = threading.Lock()
@@ -253,10 +237,10 @@ class Service:
             "metadata": public_metadata(doc.metadata),
         })
 
-    def themes(self) -> dict[str, Any]:
-        """The store's saved themes as JSON data with the corpus ``generation`` they describe,
-        the ``store_generation`` and ``stale``; never fitted here (a fit would stall requests for
-        a UMAP run): a 404 says how to fit them.
+    def theme_index(self) -> ThemeIndex:
+        """The store's saved themes, every level of their tree indexed (:mod:`.theme_replies`),
+        loaded once per store generation; never fitted here (a fit would stall requests for a
+        UMAP run): a 404 says how to fit them.
         """
         try:
             from semclust.store import themes as store_themes
@@ -264,7 +248,7 @@ class Service:
             raise ApiError(404, "themes are not available in this installation of semclust") from None
         store_gen = self.generation()
         with self._themes_lock:  # one load per store generation, however many requests
-            if self._themes is None or self._themes[0] != store_gen:
+            if self._themes is None or self._themes.store_generation != store_gen:
                 try:
                     fitted = store_themes.saved_themes(self.store)
                 except SemclustError as err:
@@ -273,11 +257,21 @@ class Service:
                 if not fitted:
                     raise ApiError(404, "this store has no fitted themes; fit them first "
                                    "(semclust themes --store DIR)")
-                data = _jsonable(fitted)
-                data.update(generation=fitted.generation, store_generation=store_gen,
-                            stale=fitted.generation != store_gen)
-                self._themes = (store_gen, data)
-            return self._themes[1]
+                self._themes = index_themes(fitted, store_gen)
+            return self._themes
+
+    def themes(self, level: str | None = None) -> dict[str, Any]:
+        """The reply of ``/themes``: the saved themes at ``level`` (``None``: the default one),
+        each with ``parent_id``, ``level`` and ``children``, and the corpus ``generation`` they
+        describe, the ``store_generation`` and ``stale``.
+        """
+        index = self.theme_index()
+        with self._themes_lock:
+            return index.level_reply(level)
+
+    def theme(self, theme_id: str) -> dict[str, Any]:
+        """The reply of ``/themes/{id}``: a theme of any level with its parent and children."""
+        return self.theme_index().theme_reply(theme_id)
 
 
 def _generation_of(hits: Hits, fallback: int) -> int:

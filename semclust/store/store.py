@@ -475,11 +475,15 @@ class Store:
             self, refit=refit, progress=self.progress if progress is None else progress, level=level, **params
         )
 
-    def theme_of(self, text_or_doc_id: str, **kwargs: Any) -> ThemePrediction:
-        """The theme(s) of a stored article (by id) or of a new text, or "no theme" when it is
-        far from all of them; consistent with the fit. Saved themes are used as they are (never
-        refitted here, so no UMAP runs); themes are fitted only if the store has none yet.
+    def theme_of(
+        self, text_or_doc_id: str | None = None, *, text: str | None = None, **kwargs: Any
+    ) -> ThemePrediction:
+        """The theme(s) of a stored article (by id) or of a new text (``text=``), or "no theme"
+        when it is far from all of them; consistent with the fit. Ids and texts are read as
+        :meth:`article_vectors` reads them: a string without white space that is not a stored
+        id is a :class:`~semclust.errors.NotFoundError`. Saved themes are used as they are
+        (never refitted here, so no UMAP runs); themes are fitted only if the store has none yet.
         """
         from semclust.store.themes import theme_of
 
-        return theme_of(self, text_or_doc_id, **kwargs)
+        return theme_of(self, text_or_doc_id, text=text, **kwargs)

@@ -53,8 +53,8 @@ class ThemeSource(Protocol):
     def duplicate_of(self, doc_id: str) -> str | None:
         """The article whose text ``doc_id`` repeats, or ``None``."""
 
-    def article_vectors(self, item: str) -> np.ndarray:
-        """The chunk vectors of a stored article or of a new text."""
+    def article_vectors(self, item: str | None = None, *, text: str | None = None) -> np.ndarray:
+        """The chunk vectors of a stored article (or of a text with white space), or of ``text``."""
 
     def __contains__(self, doc_id: object) -> bool:
         """Whether ``doc_id`` is a stored article."""
@@ -202,7 +202,12 @@ def saved_themes(store: ThemeSource) -> Themes | None:
 
 
 def theme_of(
-    store: ThemeSource, text_or_doc_id: str, *, assign_outliers: bool | None = None, **params: Any
+    store: ThemeSource,
+    text_or_doc_id: str | None = None,
+    *,
+    text: str | None = None,
+    assign_outliers: bool | None = None,
+    **params: Any,
 ) -> ThemePrediction:
     """The theme(s) of a stored article (its fitted membership) or of a new text (chunked,
     embedded and predicted in embedding space; ``novel`` when it is far from every theme).
@@ -215,23 +220,30 @@ def theme_of(
 
     Args:
         store: An open store.
-        text_or_doc_id: A stored article id, or the text of an article.
+        text_or_doc_id: A stored article id, or a text with white space in it (read as
+            :meth:`Store.article_vectors <semclust.Store.article_vectors>` reads it: a string
+            without white space that is not a stored id is a ``NotFoundError``, never scored
+            as text).
+        text: The text of an article, never looked up as an id.
         assign_outliers: For a predicted article: place it in the nearest theme even when far
             from all (default: as in the fit).
         **params: :class:`~semclust.themes.ThemeModel` parameters, for :func:`store_themes`.
     """
-    if not isinstance(text_or_doc_id, str) or not text_or_doc_id.strip():
+    if (text_or_doc_id is None) == (text is None):
+        raise InvalidArgumentError("give one of an article id (or text) or text=")
+    value = text_or_doc_id if text is None else text
+    if not isinstance(value, str) or not value.strip():
         raise InvalidArgumentError("expected an article id or a non-empty text")
     themes = None if params else saved_themes(store)
     if themes is None:
         themes = store_themes(store, **params)
-    current = themes.generation == store.generation
-    if text_or_doc_id in store:
-        canonical = store.duplicate_of(text_or_doc_id) or text_or_doc_id
-        if current and themes.fitted(canonical):
-            return replace(themes.theme_of(canonical), doc_id=text_or_doc_id)
+    if text is not None:
+        vectors = store.article_vectors(text=text.strip())
+        return themes.predict_article(vectors, assign_outliers=assign_outliers)
+    if value in store:
+        canonical = store.duplicate_of(value) or value
+        if themes.generation == store.generation and themes.fitted(canonical):
+            return replace(themes.theme_of(canonical), doc_id=value)
         vectors = store.article_vectors(canonical)
-        prediction = themes.predict_article(vectors, assign_outliers=assign_outliers)
-        return replace(prediction, doc_id=text_or_doc_id)
-    vectors = store.article_vectors(text_or_doc_id.strip())
-    return themes.predict_article(vectors, assign_outliers=assign_outliers)
+        return replace(themes.predict_article(vectors, assign_outliers=assign_outliers), doc_id=value)
+    return themes.predict_article(store.article_vectors(value.strip()), assign_outliers=assign_outliers)

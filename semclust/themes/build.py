@@ -15,7 +15,9 @@ import numpy as np
 
 from semclust.errors import InvalidArgumentError
 from semclust.themes.assign import Assignment, assign, group_rows, pool_articles, unit_rows
-from semclust.themes.labels import Theme, count_terms, ctfidf, make_theme, representatives
+from semclust.themes.labels import (
+    Theme, count_terms, ctfidf, make_theme, representatives, term_articles,
+)
 from semclust.themes.naming import WordVectors, rerank_keywords
 from semclust.themes.result import Themes
 from semclust.themes.scale import fit_sample
@@ -168,7 +170,8 @@ def build_tree(
             # The fine level (up to hundreds of themes) keeps the c-TF-IDF order: embedding its
             # candidate words would cost more than the rest of the fit.
             words = word_vectors if name != "fine" or len(ids) <= FINE_RERANK_MAX else None
-            keywords = rerank_keywords(terms, centres, words, n_keywords)
+            found = term_articles(counts, vocab, labels, {t: [w for w, _ in ws] for t, ws in terms.items()})
+            keywords = rerank_keywords(terms, centres, words, n_keywords, articles=found)
         themes = _records(corpus, result, ids, centres, terms, keywords)
         views[name] = Themes(
             themes=themes, article_ids=corpus.article_ids, titles=corpus.titles,

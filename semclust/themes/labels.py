@@ -34,6 +34,7 @@ __all__ = [
     "merge_keywords",
     "representatives",
     "stop_word_list",
+    "term_articles",
     "theme_name",
 ]
 
@@ -152,6 +153,27 @@ def ctfidf(
             continue
         top = np.argsort(-scores[row], kind="stable")[:top_n]
         out[int(cls)] = [(str(vocab[j]), float(scores[row, j])) for j in top if scores[row, j] > 0]
+    return out
+
+
+def term_articles(
+    counts: Any, vocab: np.ndarray, classes: np.ndarray, terms: Mapping[int, Sequence[str]]
+) -> dict[int, dict[str, int]]:
+    """For each class, how many of its texts contain each of its ``terms`` (``counts`` are
+    binary, as :func:`count_terms` gives): whether a keyword is shared by a theme's articles
+    or is the word of one of them.
+    """
+    labels = np.asarray(classes, dtype=np.int64)
+    column = {str(w): j for j, w in enumerate(vocab.tolist())}
+    out: dict[int, dict[str, int]] = {}
+    for cls, words in terms.items():
+        rows = np.flatnonzero(labels == cls)
+        cols = [column[w] for w in words if w in column]
+        if not len(rows) or not cols:
+            out[cls] = {}
+            continue
+        df = np.asarray((counts[rows][:, cols] > 0).sum(axis=0)).ravel()
+        out[cls] = {str(vocab[j]): int(f) for j, f in zip(cols, df.tolist(), strict=True)}
     return out
 
 

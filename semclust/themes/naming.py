@@ -22,7 +22,7 @@ import numpy as np
 from semclust.themes.assign import unit_rows
 from semclust.themes.labels import dedupe_keywords
 
-__all__ = ["WordVectors", "mmr", "rerank_keywords"]
+__all__ = ["WordVectors", "mmr", "rerank_keywords", "shared"]
 
 #: Texts -> ``(len(texts), dim)`` vectors in the articles' embedding space.
 WordVectors = Callable[[Sequence[str]], np.ndarray]
@@ -31,6 +31,8 @@ WordVectors = Callable[[Sequence[str]], np.ndarray]
 MMR_RELEVANCE = 0.7
 #: c-TF-IDF candidates re-ranked per theme.
 CANDIDATES = 20
+#: A keyword must be found in this many of its theme's articles (while enough are).
+MIN_ARTICLES = 2
 
 
 def mmr(relevance: np.ndarray, similarity: np.ndarray, n: int, weight: float = MMR_RELEVANCE) -> list[int]:
@@ -50,6 +52,16 @@ def mmr(relevance: np.ndarray, similarity: np.ndarray, n: int, weight: float = M
     return picked
 
 
+def shared(pool: list[str], articles: Mapping[str, int] | None) -> list[str]:
+    """``pool`` without the words found in fewer than :data:`MIN_ARTICLES` of the theme's
+    articles, unless fewer than two words would be left.
+    """
+    if not articles:
+        return pool
+    kept = [w for w in pool if articles.get(w, 0) >= MIN_ARTICLES]
+    return kept if len(kept) >= 2 else pool
+
+
 def rerank_keywords(
     terms: Mapping[int, Sequence[tuple[str, float]]],
     centres: Mapping[int, np.ndarray],
@@ -57,6 +69,7 @@ def rerank_keywords(
     n_keywords: int,
     *,
     candidates: int = CANDIDATES,
+    articles: Mapping[int, Mapping[str, int]] | None = None,
 ) -> dict[int, list[str]]:
     """Each theme's keywords, best first.
 
@@ -66,9 +79,14 @@ def rerank_keywords(
         word_vectors: Embeds terms; ``None`` keeps the c-TF-IDF order (de-duplicated).
         n_keywords: Keywords per theme.
         candidates: c-TF-IDF candidates considered per theme.
+        articles: How many of a theme's articles contain each candidate
+            (:func:`~semclust.themes.labels.term_articles`); a candidate found in only one
+            of them is dropped while others are left (a theme is named for what its
+            articles share, not for a phrase of one of them).
     """
     out: dict[int, list[str]] = {}
-    pools = {t: dedupe_keywords([w for w, _ in ws])[:candidates] for t, ws in terms.items()}
+    pools = {t: shared(dedupe_keywords([w for w, _ in ws]), (articles or {}).get(t))[:candidates]
+             for t, ws in terms.items()}
     if word_vectors is None:
         return {t: pool[:n_keywords] for t, pool in pools.items()}
     vocab = sorted({w for pool in pools.values() for w in pool})
