@@ -217,6 +217,34 @@ def test_keywords_reranked_by_meaning_with_diversity() -> None:
     assert mmr(relevance, sims, 2, weight=1.0) == [0, 1]
 
 
+def test_keywords_are_words_the_themes_articles_share() -> None:
+    # A two-article theme (the seeds' case): "china" and "security" are in both articles, the
+    # phrases of one article are not; c-TF-IDF ties them, and the phrase sorts first.
+    from semclust.themes.labels import count_terms, ctfidf, term_articles
+
+    texts = [
+        "china security europe; beijing accused hungary airspace",
+        "china security europe; nato allies watching ukraine",
+    ]
+    counts, vocab = count_terms(texts, ngram_range=(1, 2))
+    labels = np.zeros(2, dtype=np.int64)
+    terms = ctfidf(counts, vocab, labels)
+    found = term_articles(counts, vocab, labels, {0: [w for w, _ in terms[0]]})
+    assert found[0]["china"] == 2 and found[0]["nato allies"] == 1
+    space = {w: np.eye(3)[len(w) % 3] for w, _ in terms[0]}
+
+    def vectors(words):
+        return np.array([space[w] for w in words], dtype=np.float32)
+
+    centre = {0: np.ones(3, dtype=np.float32)}
+    for words in (None, vectors):
+        kept = rerank_keywords(terms, centre, words, 10, articles=found)[0]
+        assert len(kept) >= 3 and all(found[0][w] == 2 for w in kept), kept
+    # a theme whose words are all of one article keeps them
+    alone = {0: {w: 1 for w, _ in terms[0]}}
+    assert rerank_keywords(terms, centre, None, 3, articles=alone)[0]
+
+
 def test_ids_stable_at_every_level_after_adding_articles() -> None:
     from semclust.themes import match_themes
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from semclust.cli.errors import UsageError
 from semclust.cli.options import _filters, _how_to_create, _open
-from semclust.cli.output import _print_json, _print_tree, _show_hits
+from semclust.cli.output import _print_json, _print_tree, _show_hits, print_theme_table
 from semclust.errors import EmptyInputError, StoreError
 
 
@@ -23,7 +23,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             raise UsageError(f"--field expects OURS=THEIRS (e.g. text=body), got {item!r}", "semclust index")
         fields[ours] = theirs
     if getattr(args, "ray", None) is not None:  # scale-out: semclust.distributed (needs the ray extra)
-        from semclust.distributed.command import index_command
+        from semclust.cli.ray import index_command
 
         return index_command(args, fields)
     store = _open(args, create=True)
@@ -131,7 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_themes(args: argparse.Namespace) -> int:
     """Fit (or load the cached) themes of a store and print them."""
     if getattr(args, "ray", None) is not None:  # fit here, assign every article on Ray
-        from semclust.distributed.command import themes_command
+        from semclust.cli.ray import themes_command
 
         return themes_command(args)
     store = _open(args)
@@ -145,11 +145,5 @@ def cmd_themes(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(themes.to_dict(articles=args.articles))
         return 0
-    print(
-        f"{len(themes)} themes over {themes.to_dict()['n_articles']} articles, "
-        f"{themes.outlier_share:.1%} with no theme"
-    )
-    for t in themes.to_dict()["themes"]:
-        print(f"{t['id']:>4}  {t['size']:>5}  {t['name']}")
-        print(f"            keywords: {', '.join(t['keywords'][:8])}")
+    print_theme_table(themes, len(themes.article_ids), themes.outlier_share)
     return 0

@@ -44,3 +44,11 @@ def _print_tree(themes: Any, as_json: bool) -> int:
     for top in frame[frame["parent_id"] == -1]["theme_id"].tolist():
         show(int(top), 0)
     return 0
+
+
+def print_theme_table(themes: Any, n_articles: int, outlier_share: float, *, note: str = "") -> None:
+    """One line per theme (id, size, name) with its keywords, under a one-line summary."""
+    print(f"{len(themes)} themes over {n_articles} articles{note}, {outlier_share:.1%} with no theme")
+    for t in themes.to_dict()["themes"]:
+        print(f"{t['id']:>4}  {t['size']:>5}  {t['name']}")
+        print(f"            keywords: {', '.join(t['keywords'][:8])}")

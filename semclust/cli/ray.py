@@ -1,17 +1,17 @@
 """The ``--ray [ADDRESS]`` variants of ``semclust index`` and ``semclust themes``.
 
-:mod:`semclust.cli` calls these when ``--ray`` is given; they print what the single-process
-commands print. ``--ray`` alone starts a local Ray; ``--ray auto`` joins the cluster that
-``ray start`` runs on this machine; any other value is a Ray address.
+The commands call these when ``--ray`` is given (importing :mod:`semclust.distributed` only
+then); they print what the single-process commands print. ``--ray`` alone starts a local
+Ray; ``--ray auto`` joins the cluster that ``ray start`` runs on this machine; any other value
+is a Ray address.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import Any
 
+from semclust.cli.output import _print_json, print_theme_table
 from semclust.distributed.build import build
 from semclust.distributed.store_themes import store_themes
 from semclust.store.store import Store
@@ -25,10 +25,6 @@ LOCAL = "local"
 def ray_address(value: str) -> str | None:
     """The Ray address of a ``--ray`` value (``None``: start a local Ray)."""
     return None if value == LOCAL else value
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 def index_command(args: argparse.Namespace, fields: dict[str, str]) -> int:
@@ -66,11 +62,6 @@ def themes_command(args: argparse.Namespace) -> int:
             data["articles"] = [{"doc_id": d, "theme_id": int(t)} for d, t in zip(ids, mains)]
         _print_json(data)
         return 0
-    print(
-        f"{len(themes)} themes over {len(ids)} articles (assigned on Ray), "
-        f"{assignment.n_outliers / max(1, len(ids)):.1%} with no theme"
-    )
-    for t in themes.to_dict()["themes"]:
-        print(f"{t['id']:>4}  {t['size']:>5}  {t['name']}")
-        print(f"            keywords: {', '.join(t['keywords'][:8])}")
+    share = assignment.n_outliers / max(1, len(ids))
+    print_theme_table(themes, len(ids), share, note=" (assigned on Ray)")
     return 0
