@@ -365,7 +365,9 @@ def _add_write_routes(app: FastAPI, service: Service, settings: _Settings) -> No
 
 def _add_theme_routes(app: FastAPI, service: Service, settings: _Settings) -> None:
     headers = {"Cache-Control": settings.cache_control}
-    not_found = {404: {"model": ErrorOut, "description": "no fitted themes, or no such theme"}}
+    not_found: dict[int | str, dict[str, Any]] = {
+        404: {"model": ErrorOut, "description": "no fitted themes, or no such theme"},
+    }
     level_query = Query(
         None, description="level of the theme tree: broad, default (the level the themes were saved "
         "at; `themes` is its name), or fine",

@@ -131,11 +131,12 @@ class ThemeIndex:
         if key is None or key not in self._records:
             raise ApiError(404, f"no theme with id {theme_id!r} at any level")
         parent = self.parent_of.get(key)
-        return jsonable({
+        reply: dict[str, Any] = jsonable({
             **self._placed(self._records[key]), **self._freshness(),
             "parent": self._ref(parent) if parent is not None else None,
             "child_themes": [self._ref(c) for c in self.children_of.get(key, [])],
         })
+        return reply
 
 
 def index_themes(themes: Themes, store_generation: int) -> ThemeIndex:
@@ -144,11 +145,12 @@ def index_themes(themes: Themes, store_generation: int) -> ThemeIndex:
     for name in themes.levels:
         for theme in themes.level(name):
             index._records.setdefault(theme.id, theme)
-    for row in themes.tree().itertuples(index=False):
-        tid, parent = int(row.theme_id), int(row.parent_id)
+    frame = themes.tree()
+    rows = zip(frame["theme_id"].tolist(), frame["parent_id"].tolist(), frame["level"].tolist())
+    for tid, parent, level in rows:
         if tid in index.level_of:  # an id at two levels: the broadest placing counts
             continue
-        index.level_of[tid] = str(row.level)
+        index.level_of[tid] = str(level)
         index.parent_of[tid] = parent if parent >= 0 else None
         index.children_of.setdefault(tid, [])
         if parent >= 0:
