@@ -159,6 +159,9 @@ def main() -> None:
     parser.add_argument("--render", choices=["auto", "svg", "webgl"], default="auto")
     parser.add_argument("--max-points", type=int, default=None, help="sample the map (default: all points)")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--plotly-js", choices=viz.PLOTLY_JS_OPTIONS, default="inline",
+                        help="save_html's plotly_js: inline (default) or shared (html_mb then excludes "
+                        "the one shared plotly.js)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the HTML pages and screenshots here")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "viz.json")
     args = parser.parse_args()
@@ -176,7 +179,7 @@ def main() -> None:
             fig = viz.plot_map(themes, render=args.render, max_points=args.max_points)
             build_s = time.perf_counter() - t
             t = time.perf_counter()
-            path = viz.save_html(fig, folder / f"map-{n}.html")
+            path = viz.save_html(fig, folder / f"map-{n}.html", plotly_js=args.plotly_js)
             save_s = time.perf_counter() - t
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             row: dict[str, Any] = {
@@ -201,6 +204,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result = {
         "chromium": version, "cpus": os.cpu_count(), "repeat": args.repeat, "render": args.render,
+        "plotly_js": args.plotly_js,
         "rows": rows,
     }
     args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")

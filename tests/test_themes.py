@@ -372,6 +372,9 @@ def test_seed_themes_with_the_real_model(real_seed_store) -> None:
     assert words & {"china", "chinese", "beijing"}, theme.name
     assert words & {"security", "nato", "europe", "european", "defence", "defense"}, theme.name
     assert {"china", "security"} <= set(theme.keywords)
+    # every name word is in both articles (not a phrase of one of them, e.g. "accuse beijing")
+    texts = [f"{d.title} {d.text}".lower() for d in real_seed_store.documents()]
+    assert all(w in t for w in theme.name.split() for t in texts), theme.name
     p = theme_of(real_seed_store, "China's public security minister met Viktor Orban in Budapest to deepen security ties.")
     assert p.theme_id == theme.id
     assert theme_of(real_seed_store, "Bake the sourdough loaf at 230 degrees for forty minutes.").novel

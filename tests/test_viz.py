@@ -238,6 +238,72 @@ def test_html_is_self_contained(themes: Themes, tmp_path: Path) -> None:
     assert "Plotly.newPlot" in page and len(page) > 1_000_000
 
 
+def test_shared_plotly_js_pages_are_small_and_share_one_copy(themes: Themes, tmp_path: Path) -> None:
+    folder = tmp_path / "maps"
+    first = viz.save_html(viz.plot_map(themes), folder / "map.html", plotly_js="shared")
+    js = folder / viz.plotly_js_file()
+    stamp = (js.stat().st_ino, js.stat().st_mtime_ns)
+    second = viz.save_html(viz.plot_sizes(themes), folder / "sizes.html", plotly_js="shared")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["map.html", "sizes.html", js.name])
+    assert (js.stat().st_ino, js.stat().st_mtime_ns) == stamp  # written once, then shared
+    assert js.stat().st_size > 1_000_000 and "plotly" in js.name and js.name.endswith(".min.js")
+    for page in (first, second):
+        assert page.stat().st_size < 100_000
+        text = page.read_text(encoding="utf-8")
+        sources = re.findall(r"<script[^>]*\bsrc\s*=\s*[\"']([^\"']+)", text, re.I)
+        assert sources == [js.name]  # the one local copy, no CDN
+        assert "Plotly.newPlot" in text
+    inline = viz.save_html(viz.plot_map(themes), tmp_path / "inline.html")  # the default
+    assert inline.stat().st_size > 1_000_000 and not (tmp_path / js.name).exists()
+    with pytest.raises(InvalidArgumentError, match="plotly_js"):
+        viz.save_html(viz.plot_map(themes), tmp_path / "x.html", plotly_js="cdn")  # type: ignore[arg-type]
+
+
+def _alpha(colour: str) -> float:
+    match = re.fullmatch(r"rgba\(\s*[\d.]+\s*,\s*[\d.]+\s*,\s*[\d.]+\s*,\s*([\d.]+)\s*\)", colour)
+    return float(match.group(1)) if match else 1.0
+
+
+def test_map_labels_hide_no_points(themes: Themes) -> None:
+    """The theme names on the map have no opaque box: no background, no border, a thin halo."""
+    annotations = viz.plot_map(themes).layout.annotations
+    assert len(annotations) == len(themes)
+    for a in annotations:
+        assert a.bgcolor is None or _alpha(a.bgcolor) == 0.0, a.bgcolor
+        assert not a.borderwidth and a.font.shadow == viz.plots.LABEL_HALO
+        assert a.captureevents is False  # the points underneath keep their hover
+
+
+def _members(view: Themes, theme_id: int) -> set[str]:
+    return {a for a, t in zip(view.article_ids, view.labels.tolist()) if t == theme_id}
+
+
+def test_a_reduced_map_shows_the_broader_theme_in_the_hover(themes: Themes) -> None:
+    named = [themes.level(name) for name in themes.levels]
+    assert len(named) >= 2  # a tree to be inside of
+    checked = {"inside": 0, "top": 0}
+    for n in range(1, len(themes)):
+        cut = themes.reduce(n)
+        for trace in viz.plot_map(cut).data:
+            if trace.name.startswith("no theme"):
+                continue
+            tid = int(trace.name.split(":")[0])
+            mine = _members(cut, tid)
+            around = [t for v in named for t in v if mine < _members(v, t.id)]  # strictly broader
+            if not around:
+                assert "in: " not in trace.hovertemplate, (n, tid, trace.hovertemplate)
+                checked["top"] += 1
+                continue
+            smallest = min(around, key=lambda t: (t.size, t.id))
+            assert f"in: {smallest.id}: {smallest.name}" in trace.hovertemplate, (n, tid)
+            checked["inside"] += 1
+    assert checked["inside"] and checked["top"]
+    default = viz.plot_map(themes)  # a named level: the parent in the tree
+    for trace in [t for t in default.data if not t.name.startswith("no theme")]:
+        parent = themes.parent(int(trace.name.split(":")[0]))
+        assert parent is not None and f"in: {parent.id}: {parent.name}" in trace.hovertemplate
+
+
 def _png_size(path: Path) -> tuple[int, int]:
     head = path.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
@@ -404,3 +470,29 @@ def test_sizes_and_similarity_render_in_chromium(browser: Any, themes: Themes, t
         page.screenshot(path=str(ARTIFACTS / "theme-similarity.png"), full_page=True)
     finally:
         page.close()
+
+
+def test_shared_plotly_js_page_renders_offline_in_chromium(browser: Any, themes: Themes, tmp_path: Path) -> None:
+    fig = viz.plot_map(themes)
+    path = viz.save_html(fig, tmp_path / "maps" / "map.html", plotly_js="shared")
+    viz.save_html(viz.plot_sizes(themes), tmp_path / "maps" / "sizes.html", plotly_js="shared")
+    page, requests = _open(browser, path)
+    try:
+        got = page.evaluate(RENDERED)
+        halo = page.evaluate(
+            "() => [...document.querySelectorAll('.annotation')].map(a => ({"
+            " shadow: getComputedStyle(a.querySelector('.annotation-text')).textShadow,"
+            " fill: getComputedStyle(a.querySelector('rect.bg')).fillOpacity,"
+            " stroke: getComputedStyle(a.querySelector('rect.bg')).strokeWidth }))"
+        )
+        page.screenshot(path=str(ARTIFACTS / "theme-map-shared.png"), full_page=True)
+    finally:
+        page.close()
+    assert got["svgPoints"] == len(themes.article_ids)
+    assert sorted(got["labels"]) == sorted(t.name for t in themes)
+    assert any(u.endswith(viz.plotly_js_file()) for u in requests), requests
+    assert _offline(requests), requests
+    # the labels are drawn without a box, with a halo
+    assert halo and all(h["shadow"] not in ("", "none") for h in halo), halo
+    assert all(float(h["fill"]) == 0 or h["stroke"] in ("0", "0px") for h in halo), halo
+

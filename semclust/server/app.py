@@ -31,7 +31,8 @@ max-age=...``. Article ids are only ever looked up in the store's database: noth
 sends names a file, and no absolute server path is sent (``metadata.path`` only when relative).
 
 The service's modules: this one (the app and its routes), :mod:`.models` (the API's pydantic
-models), :mod:`.service` (the store, cache and writer thread behind the routes), :mod:`.guard`
+models), :mod:`.service` (the store, cache and writer thread behind the routes),
+:mod:`.theme_replies` (the theme tree as ``/themes`` serves it), :mod:`.guard`
 (the ASGI request guard: request ids, logging, API key, body limits), :mod:`.handlers` (errors to
 HTTP statuses), :mod:`.docs` (offline ``/docs``) and :mod:`.logs` (the logging of ``serve``).
 """

@@ -37,10 +37,6 @@ __all__ = [
 
 #: The named levels, broadest first.
 LEVELS = ("broad", "themes", "fine")
-#: Cuts whose modularity is within this share of the best one are as good as it; the coarsest
-#: of them is the default level (the top of a modularity curve is flat, and which of its cuts
-#: peaks by a hair changes with the seed).
-MODULARITY_TOLERANCE = 0.0
 
 
 def merge_tree(means: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -172,7 +168,7 @@ def choose_levels(tree: np.ndarray, leaf_of: np.ndarray, neighbours: np.ndarray)
         return Levels(broad=1, themes=n_leaves, fine=n_leaves)
     ks = list(range(2, n_leaves + 1))
     scores = level_scores(tree, leaf_of, neighbours, ks)
-    best = ks[int(np.flatnonzero(scores >= scores.max() * (1.0 - MODULARITY_TOLERANCE))[0])]
+    best = ks[int(np.argmax(scores))]
     upper = [k for k in ks if k <= best // 2]
     if not upper:
         return Levels(broad=best, themes=best, fine=n_leaves)

@@ -5,6 +5,7 @@ Needs ``pip install 'semclust[viz]'``.
 
 from __future__ import annotations
 
+from semclust.viz.export import PLOTLY_JS_OPTIONS, plotly_js_file, save_html, save_png
 from semclust.viz.plots import (
     MAX_POINTS,
     OTHER_COLOR,
@@ -14,8 +15,6 @@ from semclust.viz.plots import (
     plot_over_time,
     plot_similarity,
     plot_sizes,
-    save_html,
-    save_png,
     theme_color,
 )
 from semclust.viz.theme_view import ThemeView, show_theme, theme_html
@@ -24,12 +23,14 @@ __all__ = [
     "MAX_POINTS",
     "OTHER_COLOR",
     "OUTLIER_COLOR",
+    "PLOTLY_JS_OPTIONS",
     "WEBGL_THRESHOLD",
     "ThemeView",
     "plot_map",
     "plot_over_time",
     "plot_similarity",
     "plot_sizes",
+    "plotly_js_file",
     "save_html",
     "save_png",
     "show_theme",

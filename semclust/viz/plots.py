@@ -3,8 +3,9 @@ theme-to-theme similarity, built with plotly (the optional ``viz`` extra).
 
 Every ``plot_*`` function takes a fitted :class:`~semclust.themes.Themes` and returns a
 ``plotly.graph_objects.Figure``, which displays itself in Jupyter (hover, zoom, pan, legend
-toggles). :func:`save_html` writes a self-contained page (plotly.js inlined, no network needed)
-and :func:`save_png` a picture. Colours are stable: a theme has the same colour in every chart.
+toggles). :func:`~semclust.viz.export.save_html` writes a page that works offline (plotly.js
+inlined, or one shared copy next to several pages) and :func:`~semclust.viz.export.save_png` a
+picture. Colours are stable: a theme has the same colour in every chart.
 
 The map draws SVG markers up to :data:`WEBGL_THRESHOLD` points and WebGL (``scattergl``) above
 that, so it stays responsive at 100,000 articles; past ``max_points`` it shows a seeded random
@@ -18,11 +19,8 @@ sample (every theme keeps its label, placed from all of its articles).
 from __future__ import annotations
 
 import html
-import importlib.util
 import math
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -34,14 +32,13 @@ if TYPE_CHECKING:
     from semclust.themes.model import Themes
 
 __all__ = [
+    "LABEL_HALO",
     "MAX_POINTS",
     "WEBGL_THRESHOLD",
     "plot_map",
     "plot_over_time",
     "plot_similarity",
     "plot_sizes",
-    "save_html",
-    "save_png",
     "theme_color",
 ]
 
@@ -53,6 +50,9 @@ MAX_POINTS = 200_000
 OUTLIER_COLOR = "#b4b4b4"
 #: Colour of the "other themes" series of :func:`plot_over_time`.
 OTHER_COLOR = "#7f7f7f"
+#: The thin white halo around the theme names on the map (a CSS ``text-shadow``): the names
+#: have no box, so they hide no points, and stay legible over them.
+LABEL_HALO = "0 0 2px #fff, 0 0 2px #fff, 0 0 1px #fff"
 
 # plotly's Dark24 then Light24 palettes, with the near-black and palest swapped for clearer
 # colours (48 distinct colours, then they repeat).
@@ -124,9 +124,12 @@ def plot_map(
     """An interactive 2-D map of the articles, coloured by theme, with theme names on it.
 
     Points are coloured by the themes' level (the default level for ``store.themes()``; pass
-    ``level=`` or a view such as ``themes.level("fine")`` for another). Hovering a point shows
-    the article's title, its theme's name and keywords, and the broader theme it belongs to;
-    clicking a legend entry hides or shows a theme. Each point's ``customdata`` is its article id.
+    ``level=`` or a view such as ``themes.level("fine")`` or ``themes.reduce(6)`` for another).
+    Hovering a point shows the article's title, its theme's name and keywords, and the broader
+    theme it lies in (its parent in the tree; for a cut such as ``reduce(6)``, the smallest
+    theme of a named level that contains it); clicking a legend entry hides or shows a theme.
+    The theme names are drawn without a box, with a thin white halo (:data:`LABEL_HALO`), so
+    they hide no points. Each point's ``customdata`` is its article id.
 
     Args:
         themes: Fitted themes with 2-D coordinates (``ThemeModel(coords=True)``, the default).
@@ -190,13 +193,14 @@ def _map_traces(
     ids = themes.article_ids
     traces: list[Any] = []
     shown_labels = labels[shown]
+    broader_of = _broader_themes(themes)
     for rank, tid in enumerate([*themes.ids, -1] if outliers else themes.ids):
         rows = shown[shown_labels == tid]
         if tid >= 0:
             theme = themes[tid]
             name = f"{tid}: {theme.name} ({theme.size})"
             about = f"theme {tid}: <b>{_text(theme.name)}</b><br>{_keywords(theme.keywords)}"
-            broader = _broader(themes, tid)
+            broader = broader_of.get(tid)
             if broader is not None:
                 about += f"<br>in: {broader.id}: {_text(broader.name)}"
         elif len(rows):
@@ -232,22 +236,51 @@ def _map_labels(themes: Themes, xy: np.ndarray, labels: np.ndarray, n_labels: in
         theme = themes[tid]
         annotations.append({
             "x": float(anchor[0]), "y": float(anchor[1]), "text": f"<b>{_text(theme.name)}</b>",
-            "showarrow": False, "name": f"theme-{tid}",
-            "font": {"size": round(11 + 7 * math.sqrt(theme.share)), "color": "#1a1a1a"},
-            "bgcolor": "rgba(255,255,255,0.78)", "bordercolor": theme_color(themes, tid), "borderwidth": 1.5,
-            "borderpad": 3,
+            "showarrow": False, "name": f"theme-{tid}", "captureevents": False,
+            "font": {"size": round(11 + 7 * math.sqrt(theme.share)), "color": "#1a1a1a",
+                     "shadow": LABEL_HALO},
+            # no box: the points show through around the letters, and the halo keeps them legible
+            "bgcolor": "rgba(0,0,0,0)", "borderwidth": 0, "borderpad": 2,
         })
     return annotations
 
 
-def _broader(themes: Themes, theme_id: int) -> Any:
-    """The broader theme of ``theme_id`` in the theme tree, or ``None``."""
-    parent = getattr(themes, "parent", None)
-    if parent is None:
-        return None
+def _leaves(view: Themes) -> dict[int, frozenset[int]]:
+    """``{theme id: the fine clusters (leaves of the tree) it is made of}``."""
+    leaf_theme = np.asarray(view.leaf_theme).tolist()
+    out: dict[int, set[int]] = {}
+    for leaf, tid in enumerate(leaf_theme):
+        out.setdefault(int(tid), set()).add(leaf)
+    return {t: frozenset(v) for t, v in out.items()}
+
+
+def _broader_themes(themes: Themes) -> dict[int, Any]:
+    """``{theme id: the broader theme of the tree it lies in}``, for the map's hover.
+
+    At a named level of the tree this is the theme's parent. A cut such as ``reduce(6)`` or
+    ``plot_map(level=6)`` has themes of no named level: each gets the smallest theme of a
+    named level that strictly contains it (none where it is as broad as the broad themes).
+    """
+    if themes.level_name in themes.levels:
+        found = {t: _parent(themes, t) for t in themes.ids}
+        return {t: p for t, p in found.items() if p is not None}
+    named = [themes.level(name) for name in themes.levels]
+    candidates = [(t.size, t.id, t, leaves) for view in named for t in view
+                  for leaves in [_leaves(view).get(t.id, frozenset())]]
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    out = {}
+    for tid, leaves in _leaves(themes).items():
+        if tid in themes.ids:
+            inside = next((c[2] for c in candidates if leaves < c[3]), None)
+            if inside is not None:
+                out[tid] = inside
+    return out
+
+
+def _parent(themes: Themes, theme_id: int) -> Any:
     try:
-        return parent(theme_id)
-    except NotFoundError:  # a reduced view's merged theme sits at no level of the tree
+        return themes.parent(theme_id)
+    except NotFoundError:  # not in the tree
         return None
 
 
@@ -400,57 +433,3 @@ def plot_similarity(themes: Themes, *, order: bool = True, title: str | None = N
         meta={"semclust": "theme-similarity", "n_themes": len(ids)},
     )
     return fig
-
-
-# -- one theme ---------------------------------------------------------------------------------
-
-
-def save_html(fig: Any, path: str | os.PathLike[str]) -> Path:
-    """Write ``fig`` as one self-contained HTML page (plotly.js inlined, about 4.7 MB plus the
-    data) that works offline; returns the path.
-    """
-    _plotly()
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(
-        target, include_plotlyjs=True, include_mathjax=False, full_html=True,
-        config={"displaylogo": False, "responsive": True, "scrollZoom": True},
-    )
-    return target
-
-
-def save_png(
-    fig: Any,
-    path: str | os.PathLike[str],
-    *,
-    width: int | None = None,
-    height: int | None = None,
-    scale: float = 2.0,
-) -> Path:
-    """Write ``fig`` as a PNG picture (via kaleido, which drives an installed Chrome or
-    Chromium; none is downloaded); returns the path.
-
-    Args:
-        fig: A figure from one of the ``plot_*`` functions.
-        path: The PNG file to write.
-        width: Width in CSS pixels (default: the figure's, else 1000).
-        height: Height in CSS pixels (default: the figure's, else 700).
-        scale: Pixel density (2 for sharp pictures on high-resolution screens).
-    """
-    _plotly()
-    if importlib.util.find_spec("kaleido") is None:
-        raise MissingDependencyError(f"PNG export needs kaleido: install it with `{_INSTALL}`")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    width = width or fig.layout.width or 1000
-    height = height or fig.layout.height or 700
-    try:
-        fig.write_image(target, format="png", width=width, height=height, scale=scale)
-    except RuntimeError as err:
-        if "chrome" not in str(err).lower():
-            raise
-        raise MissingDependencyError(
-            "PNG export needs Chrome or Chromium installed: `apt-get install chromium` (or "
-            "`plotly_get_chrome` to download one); set BROWSER_PATH to choose a particular one"
-        ) from err
-    return target
