@@ -16,7 +16,12 @@ import numpy as np
 from semclust.errors import InvalidArgumentError
 from semclust.themes.assign import Assignment, assign, group_rows, pool_articles, unit_rows
 from semclust.themes.labels import (
-    Theme, count_terms, ctfidf, make_theme, representatives, term_articles,
+    Theme,
+    count_terms,
+    ctfidf,
+    make_theme,
+    representatives,
+    term_articles,
 )
 from semclust.themes.naming import WordVectors, rerank_keywords
 from semclust.themes.result import Themes
