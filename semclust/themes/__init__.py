@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from semclust.themes.assign import Assignment, assign, unit_rows
 from semclust.themes.labels import Passage, Theme
-from semclust.themes.model import MAX_FIT_ARTICLES, SMALL_CORPUS, ThemeModel, default_min_cluster_size
+from semclust.themes.model import SMALL_CORPUS, ThemeModel, default_min_cluster_size
 from semclust.themes.result import THEMES_FORMAT_VERSION, ThemePrediction, Themes, match_themes
+from semclust.themes.scale import MAX_FIT_ARTICLES
 
 __all__ = [
     "MAX_FIT_ARTICLES",

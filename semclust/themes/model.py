@@ -48,7 +48,7 @@ from typing import Any, Literal
 import numpy as np
 
 from semclust.errors import InvalidArgumentError
-from semclust.themes.assign import Assignment, assign, unit_rows
+from semclust.themes.assign import Assignment, assign
 from semclust.themes.build import Corpus, LeafModel, Units, build_tree, keyword_texts, prepare_units
 from semclust.themes.cluster import (
     StageClock,
@@ -62,9 +62,7 @@ from semclust.themes.cluster import (
     run_reducer,
     uses_exact_neighbours,
 )
-from semclust.themes.labels import Passage, Theme
 from semclust.themes.naming import WordVectors
-from semclust.themes.result import THEMES_FORMAT_VERSION, ThemePrediction, Themes, match_themes
 from semclust.themes.scale import (
     MAX_FIT_ARTICLES,
     keyword_articles,
@@ -72,21 +70,7 @@ from semclust.themes.scale import (
 )
 from semclust.themes.tree import Levels, choose_levels, merge_tree, small_levels
 
-__all__ = [
-    "MAX_FIT_ARTICLES",
-    "SMALL_CORPUS",
-    "THEMES_FORMAT_VERSION",
-    "Assignment",
-    "Passage",
-    "Theme",
-    "ThemeModel",
-    "ThemePrediction",
-    "Themes",
-    "assign",
-    "default_min_cluster_size",
-    "match_themes",
-    "unit_rows",
-]
+__all__ = ["SMALL_CORPUS", "ThemeModel", "default_min_cluster_size"]
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ import numpy as np
 from semclust.errors import InvalidArgumentError, MissingDependencyError, NotFoundError
 
 if TYPE_CHECKING:
-    from semclust.themes.model import Themes
+    from semclust.themes.result import Themes
 
 __all__ = [
     "LABEL_HALO",
