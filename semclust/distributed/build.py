@@ -17,7 +17,7 @@ from semclust.distributed.inputs import expand_inputs, make_parts
 from semclust.distributed.pipeline import ModelSpec, part_row, run_pipeline
 from semclust.distributed.shards import ShardArticles, ShardVectors, finished_shards, shard_name
 from semclust.embeddings.base import Embedder
-from semclust.embeddings.cache import EmbeddingCache
+from semclust.embeddings.cache import EmbeddingCache, open_cache
 from semclust.errors import InvalidArgumentError, SemclustError, StoreError
 from semclust.store.store import Store
 
@@ -80,16 +80,6 @@ def _model_spec(model: Any, manifest: Mapping[str, Any], gpus: float) -> ModelSp
     elif gpus and m["backend"] in ("torch", "sentence-transformers"):
         options["device"] = "cuda"
     return {"name": m["name"], "backend": m["backend"], "options": options}
-
-
-def _open_cache(cache: bool | str | os.PathLike[str] | EmbeddingCache) -> EmbeddingCache | None:
-    if isinstance(cache, EmbeddingCache):
-        return cache
-    if cache is True:
-        return EmbeddingCache()
-    if cache is False or cache is None:
-        return None
-    return EmbeddingCache(cache)
 
 
 def build(
@@ -243,7 +233,7 @@ def _commit(
             )
         shards.extend(shards_dir / shard_name(part.key, s, n) for s in range(n))
     vectors = ShardVectors(
-        shards, str(manifest["model"]["fingerprint"]), int(manifest["model"]["dimension"]), _open_cache(cache)
+        shards, str(manifest["model"]["fingerprint"]), int(manifest["model"]["dimension"]), open_cache(cache)
     )
     with Store.open(root, model=model if isinstance(model, Embedder) else None, cache=vectors,
                     progress=progress) as st:

@@ -18,7 +18,7 @@ import numpy as np
 from semclust.embeddings.base import Embedder, check_vectors
 from semclust.embeddings.cache_dir import default_cache_dir
 
-__all__ = ["EmbeddingCache", "embed_with_cache"]
+__all__ = ["EmbeddingCache", "embed_with_cache", "open_cache"]
 
 # SQLite's busy timeout (seconds) for the cache file shared by several processes.
 _BUSY_TIMEOUT = 60
@@ -121,3 +121,16 @@ def embed_with_cache(
             cache.put(embedder.fingerprint, new_texts, vecs)
         return out, len(unique)
     return out, 0
+
+
+def open_cache(setting: bool | str | os.PathLike[str] | EmbeddingCache | None) -> EmbeddingCache | None:
+    """The embedding cache a ``cache=`` argument asks for: ``True`` the shared one in the user cache
+    folder, ``False``/``None`` none, a path a cache file there, or an :class:`EmbeddingCache` as is.
+    """
+    if isinstance(setting, EmbeddingCache):
+        return setting
+    if setting is True:
+        return EmbeddingCache()
+    if setting is False or setting is None:
+        return None
+    return EmbeddingCache(setting)

@@ -35,7 +35,7 @@ from semclust._types import AddReport, Document, Hits
 from semclust.chunking import Chunk
 from semclust.embeddings import Embedder, get_embedder
 from semclust.embeddings.base import check_vectors
-from semclust.embeddings.cache import EmbeddingCache
+from semclust.embeddings.cache import EmbeddingCache, open_cache
 from semclust.errors import (
     EmptyInputError,
     InvalidArgumentError,
@@ -81,16 +81,6 @@ if TYPE_CHECKING:
     from semclust.themes.result import ThemePrediction, Themes
 
 __all__ = ["AddReport", "Store"]
-
-
-def _embedding_cache(cache: bool | str | os.PathLike[str] | EmbeddingCache | None) -> EmbeddingCache | None:
-    if isinstance(cache, EmbeddingCache):
-        return cache
-    if cache is True:
-        return EmbeddingCache()
-    if cache is False or cache is None:
-        return None
-    return EmbeddingCache(cache)
 
 
 class Store:
@@ -187,7 +177,7 @@ class Store:
         if not created:  # an existing store (or one another process just created)
             embedder = check_compatible(manifest, root, model=model, backend=backend, index=index)
         store = cls(
-            root, manifest, open_catalog(root), embedder, _embedding_cache(cache),
+            root, manifest, open_catalog(root), embedder, open_cache(cache),
             progress=progress, lock_timeout=lock_timeout,
         )
         store._views.latest()  # a missing or damaged snapshot fails here, not on the first query
