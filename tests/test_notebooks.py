@@ -4,14 +4,16 @@ without outputs.
 Needs nbclient, nbformat and ipykernel (the test extra) and plotly (the viz extra); skips where
 they are absent, except under CI (``$CI`` set), where it fails. 02 runs on a smaller BBC sample
 than its default (``$SEMCLUST_NOTEBOOK_ARTICLES``) to keep the suite fast, and once more without
-the data to check its fallback to the seed articles.
+the data to check its fallback to the bundled sample corpus (notebooks/data/sample-news.jsonl).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,13 @@ def _need(*modules: str) -> None:
             pytest.skip(f"{module} is not installed")
 
 
-def _run(path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[Any, float]:
-    """Execute a notebook in a fresh kernel started in notebooks/; fail on the first error."""
+def _run(
+    path: Path, monkeypatch: pytest.MonkeyPatch, extra: str = "", **env: str
+) -> tuple[Any, float]:
+    """Execute a notebook in a fresh kernel started in notebooks/; fail on the first error.
+
+    ``extra``: code run in one more cell at the end (its output is the last cell's).
+    """
     _need("nbformat", "nbclient", "ipykernel", "plotly", "kaleido", "umap")
     import nbformat
     from nbclient import NotebookClient
@@ -47,6 +54,8 @@ def _run(path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[Any, 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    if extra:
+        nb.cells.append(nbformat.v4.new_code_cell(extra))  # type: ignore[no-untyped-call]
     client = NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
     )
@@ -104,8 +113,34 @@ def test_exploring_themes_notebook_runs_on_bbc(monkeypatch: pytest.MonkeyPatch) 
     assert seconds < 180, f"took {seconds:.0f} s"
 
 
-def test_exploring_themes_notebook_falls_back_to_seeds(
+# Run after the notebook: each article's own topic and its theme at the default level.
+_TOPICS_AND_THEMES = """
+import json
+print(json.dumps({"group": GROUP, "n_themes": len(themes.ids),
+                  "pairs": [[section[a], int(t)] for a, t in zip(themes.article_ids, themes.labels)]}))
+"""
+
+
+def test_exploring_themes_notebook_falls_back_to_sample_corpus(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    nb, _ = _run(NOTEBOOKS / "02-exploring-themes.ipynb", monkeypatch, SEMCLUST_DATA=str(tmp_path))
-    assert "using the 2 seed articles instead" in _outputs(nb)
+    """Without the BBC data, 02 reads the bundled sample corpus, and its themes recover the topics."""
+    nb, _ = _run(
+        NOTEBOOKS / "02-exploring-themes.ipynb", monkeypatch,
+        extra=_TOPICS_AND_THEMES, SEMCLUST_DATA=str(tmp_path),
+    )
+    assert "using the 42 articles of the bundled sample corpus" in _outputs(nb)
+    result = json.loads(nb.cells[-1].outputs[0]["text"])
+    assert result["group"] == "topic"
+    assert result["n_themes"] >= 3, result
+    by_topic: dict[str, list[int]] = {}
+    for topic, theme in result["pairs"]:
+        by_topic.setdefault(topic, []).append(theme)
+    main = {t: ts for t, ts in by_topic.items() if len(ts) == 8}  # the five topics of 8 articles
+    assert len(main) == 5, sorted(by_topic)
+    majority = {}
+    for topic, themes in main.items():
+        theme, count = Counter(themes).most_common(1)[0]
+        assert theme >= 0 and count >= 6, f"{topic}: themes {themes}"  # mostly in one theme
+        majority[topic] = theme
+    assert len(set(majority.values())) >= 3, majority  # and the topics do not all share one
