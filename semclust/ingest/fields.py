@@ -107,6 +107,19 @@ def _where(path: Path | None, line: int | None, name: str | None) -> dict[str, A
     return {"path": path, "line": line, "field": name}
 
 
+def id_problem(doc_id: str) -> str | None:
+    """What is wrong with ``doc_id`` (already stripped) as an article id, or ``None``: the one id
+    rule, used by the readers (:func:`check_id`) and by the HTTP service on reads and writes.
+    """
+    if not _VISIBLE.search(doc_id):
+        return "empty or only white space; an id needs a visible character"
+    if len(doc_id) > MAX_ID_CHARS:
+        return f"{len(doc_id):,} characters; an id has at most {MAX_ID_CHARS}"
+    if _CONTROL.search(doc_id) or doc_id in (".", ".."):
+        return f"{doc_id!r}: control characters, '.' and '..' are not ids"
+    return _surrogate_problem(doc_id)
+
+
 def check_id(raw: str, *, path: Path | None = None, line: int | None = None, name: str = "id") -> str:
     """The id as stored (stripped of white space), or a :class:`RecordError` saying why not."""
     doc_id = raw.strip()
@@ -117,10 +130,9 @@ def check_id(raw: str, *, path: Path | None = None, line: int | None = None, nam
             "for a default id)",
             **where,
         )
-    if len(doc_id) > MAX_ID_CHARS:
-        raise RecordError(f"{len(doc_id):,} characters; an id has at most {MAX_ID_CHARS}", **where)
-    if _CONTROL.search(doc_id) or doc_id in (".", ".."):
-        raise RecordError(f"{doc_id!r}: control characters, '.' and '..' are not ids", **where)
+    problem = id_problem(doc_id)
+    if problem is not None:
+        raise RecordError(problem, **where)
     check_values(doc_id, path=path, line=line, field=name)
     return doc_id
 
@@ -133,6 +145,16 @@ def _surrogate(value: str) -> int | None:
     return None
 
 
+def _surrogate_problem(value: str) -> str | None:
+    pos = _surrogate(value)
+    if pos is None:
+        return None
+    return (
+        f"a lone surrogate ({value[pos]!r} at character {pos}) is not text; "
+        "fix the producer of this file (it wrote half of a UTF-16 pair)"
+    )
+
+
 def check_values(value: Any, *, path: Path | None, line: int | None, field: str | None) -> None:
     """Refuse what cannot be stored: lone surrogates in strings, NaN/infinite numbers, nesting
     deeper than ``MAX_NESTING``. Walks lists and dicts without recursion.
@@ -141,13 +163,9 @@ def check_values(value: Any, *, path: Path | None, line: int | None, field: str 
     while stack:
         item, depth, where = stack.pop()
         if isinstance(item, str):
-            pos = _surrogate(item)
-            if pos is not None:
-                raise RecordError(
-                    f"a lone surrogate ({item[pos]!r} at character {pos}) is not text; "
-                    "fix the producer of this file (it wrote half of a UTF-16 pair)",
-                    **_where(path, line, where),
-                )
+            problem = _surrogate_problem(item)
+            if problem is not None:
+                raise RecordError(problem, **_where(path, line, where))
         elif isinstance(item, float) and not math.isfinite(item):
             raise RecordError(f"{item} is not a number JSON can carry", **_where(path, line, where))
         elif isinstance(item, (list, tuple, dict)):

@@ -11,10 +11,12 @@ of ``POST /documents``): an id that can be written can always be read back.
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from semclust.ingest.fields import id_problem as ingest_id_problem
+from semclust.ingest.limits import MAX_ID_CHARS
 
 __all__ = [
     "MAX_ID_CHARS",
@@ -36,8 +38,6 @@ __all__ = [
     "id_problem",
 ]
 
-#: Longest article id accepted, in characters.
-MAX_ID_CHARS = 256
 #: Longest ``url`` of a posted article.
 MAX_URL_CHARS = 4096
 #: Longest ``published`` (and ``since``/``until``) value.
@@ -45,25 +45,15 @@ MAX_PUBLISHED_CHARS = 40
 #: Longest ``source`` of a posted article (and of the ``source`` filter).
 MAX_SOURCE_CHARS = 512
 
-_NOT_IDS = frozenset({".", ".."})
-
-
 def id_problem(doc_id: str) -> str | None:
-    r"""What is wrong with ``doc_id`` as an article id, or ``None`` when it is a valid one.
-
-    An id has 1 to :data:`MAX_ID_CHARS` characters, no control characters (``\x00``-``\x1f``,
-    ``\x7f``-``\x9f``) or lone surrogates, no leading or trailing whitespace (readers strip
-    it, so such an id could never be looked up) and is neither blank nor ``.``/``..``.
+    """What is wrong with ``doc_id`` as an article id, or ``None`` when it is a valid one: the
+    readers' rule (:func:`semclust.ingest.fields.id_problem`: 1 to :data:`MAX_ID_CHARS` visible
+    characters, no control characters or lone surrogates, not ``.``/``..``), and no leading or
+    trailing white space (readers strip it, so such an id could never be looked up).
     """
-    if not doc_id or len(doc_id) > MAX_ID_CHARS:
-        return f"expected 1 to {MAX_ID_CHARS} characters"
-    if any(unicodedata.category(c) in ("Cc", "Cs") for c in doc_id):
-        return "control characters and lone surrogates are not allowed in ids"
     if doc_id != doc_id.strip():
         return "an id may not start or end with whitespace"
-    if doc_id in _NOT_IDS:
-        return "'.' and '..' are not ids"
-    return None
+    return ingest_id_problem(doc_id)
 
 
 class _Out(BaseModel):
