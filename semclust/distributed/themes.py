@@ -36,6 +36,7 @@ def assign_batch(
         unit_rows(vectors), row_article, n_articles, model["centroids"], model["thresholds"],
         model["quantiles"], model["leaf_theme"], level=model["level"],
         assign_outliers=model["assign_outliers"], temperature=model["temperature"],
+        votes=model["votes"],
     )
 
 
@@ -59,6 +60,7 @@ def _rule(themes: Themes, assign_outliers: bool | None) -> dict[str, Any]:
     return {
         "centroids": themes.centroids, "thresholds": themes.thresholds, "quantiles": themes.quantiles,
         "leaf_theme": themes.leaf_theme, "level": str(params.get("level", "articles")),
+        "votes": themes.votes,
         "temperature": float(params.get("temperature", 0.05)),
         "assign_outliers": (
             bool(params.get("assign_outliers")) if assign_outliers is None else assign_outliers

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from semclust.errors import InvalidArgumentError
+from semclust.themes.refine import Votes, vote
 
 __all__ = ["Assignment", "assign", "group_rows", "pool_articles", "pool_rows", "unit_rows"]
 
@@ -113,29 +114,24 @@ class Assignment:
 
 
 def assign(
-    vectors: np.ndarray,
-    row_article: np.ndarray,
-    n_articles: int,
-    centroids: np.ndarray,
-    thresholds: np.ndarray,
-    quantiles: np.ndarray,
-    leaf_theme: np.ndarray,
-    *,
-    level: str,
-    assign_outliers: bool,
-    temperature: float,
+    vectors: np.ndarray, row_article: np.ndarray, n_articles: int,
+    centroids: np.ndarray, thresholds: np.ndarray, quantiles: np.ndarray, leaf_theme: np.ndarray,
+    *, level: str, assign_outliers: bool, temperature: float, votes: Votes | None = None,
 ) -> Assignment:
     """Assign articles (given by their chunk ``vectors``) to themes by nearest centre.
 
     ``centroids`` are *leaf* centres; ``leaf_theme[i]`` is the theme id of leaf ``i`` (several
-    leaves form one theme after :meth:`Themes.reduce`). The fit and every prediction use this
-    function, which is why they agree.
+    leaves form one theme after :meth:`Themes.reduce`). With ``votes`` (article level), the
+    nearest fitted articles choose the default-level theme (:func:`~semclust.themes.refine.vote`)
+    and the leaf is the nearest within it; the nearest leaf still decides outliers. The fit and
+    every prediction use this function, which is why they agree.
     """
     ids, leaf_pos = np.unique(leaf_theme, return_inverse=True)
     n, k, n_leaves = n_articles, len(ids), len(centroids)
     art = pool_articles(vectors, row_article, n)
     sims = art @ centroids.T
     best_leaf = sims.argmax(axis=1)
+    home_leaf = best_leaf if votes is None or level != "articles" else _voted_leaf(art, sims, votes)
     best_sim = sims[np.arange(n), best_leaf]
     art_ok = best_sim >= thresholds[best_leaf]
     theme_sims = np.full((n, k), -np.inf, dtype=np.float32)
@@ -150,7 +146,7 @@ def assign(
     if level == "articles":
         # The article decides whether it has a theme; its chunks only split it among themes
         # (a chunk is less typical than its article, so the article thresholds do not apply).
-        main_pos = leaf_pos[best_leaf]
+        main_pos = leaf_pos[home_leaf]
         has = art_ok | assign_outliers
         use = has[row_article]
         np.add.at(counts, (row_article[use], leaf_pos[row_leaf[use]]), 1.0)
@@ -191,3 +187,14 @@ def assign(
         weight_theme=ids[pos].astype(np.int64),
         weight_value=weights[art_idx, pos].astype(np.float32),
     )
+
+
+def _voted_leaf(art: np.ndarray, sims: np.ndarray, votes: Votes) -> np.ndarray:
+    """Each article's nearest leaf within the default-level theme its neighbours vote for (its
+    nearest leaf overall where no neighbour votes, or the theme has no leaf).
+    """
+    group = vote(art, votes)
+    allowed = votes.leaf_group[None, :] == group[:, None]
+    inside = np.where(allowed, sims, -np.inf).argmax(axis=1)
+    out: np.ndarray = np.where(allowed.any(axis=1), inside, sims.argmax(axis=1))
+    return out

@@ -24,6 +24,7 @@ from semclust.themes.labels import (
     term_articles,
 )
 from semclust.themes.naming import WordVectors, rerank_keywords
+from semclust.themes.refine import Votes
 from semclust.themes.result import Themes
 from semclust.themes.scale import fit_sample
 from semclust.themes.tree import LEVELS, Levels, ThemeTree, cut
@@ -105,6 +106,7 @@ class LeafModel:
     leaf_size: np.ndarray
     tree: np.ndarray
     levels: Levels
+    votes: Votes | None = None
 
 
 def _level_assignments(
@@ -123,6 +125,7 @@ def _level_assignments(
             corpus.vectors, corpus.row_article, len(corpus.article_ids), leaves.centroids,
             leaves.thresholds, leaves.quantiles, groups, level=str(settings["level"]),
             assign_outliers=bool(settings["assign_outliers"]), temperature=float(settings["temperature"]),
+            votes=leaves.votes,
         )
         k = int(groups.max()) + 1
         sizes = np.bincount(result.main[result.main >= 0], minlength=k)
@@ -183,6 +186,7 @@ def build_tree(
             published=corpus.published, assignment=result, centroids=leaves.centroids,
             thresholds=leaves.thresholds, quantiles=leaves.quantiles, leaf_theme=leaf_theme,
             leaf_size=leaves.leaf_size, coords=coords, params=params, next_id=total, level=name,
+            votes=leaves.votes,
         )
     ThemeTree(linkage=leaves.tree, views=views).attach()
     return views["themes"]

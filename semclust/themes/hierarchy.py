@@ -158,6 +158,7 @@ def reduce_along(themes: Themes, n: int) -> Themes:
         leaf_size=themes.leaf_size, coords=themes.coords, params={**themes.params, "reduced_to": n},
         generation=themes.generation, previous_generation=themes.previous_generation,
         id_map=themes.id_map, next_id=themes.next_id, level=f"{themes.level_name}/{n}",
+        votes=themes.votes,
     )
     out._tree = themes._tree
     return out

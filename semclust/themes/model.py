@@ -43,6 +43,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -63,11 +64,13 @@ from semclust.themes.cluster import (
     uses_exact_neighbours,
 )
 from semclust.themes.naming import WordVectors
+from semclust.themes.refine import Votes
 from semclust.themes.scale import (
     MAX_FIT_ARTICLES,
     keyword_articles,
     scaled_size,
 )
+from semclust.themes.settle import settle_borders
 from semclust.themes.tree import Levels, choose_levels, merge_tree, small_levels
 
 __all__ = ["SMALL_CORPUS", "ThemeModel", "default_min_cluster_size"]
@@ -302,6 +305,7 @@ class ThemeModel:
         n_all = len(data.article_vectors) if self.level == "articles" else len(data.vectors)
         self.small_corpus_ = len(units) < max(self.small_corpus, 3)
         self._knn = None
+        self._level_k = 0
         self.umap_model_: Any = None
         self.hdbscan_model_: Any = None
         self.embedding_: np.ndarray | None = None
@@ -359,7 +363,22 @@ class ThemeModel:
         tree = merge_tree(means, counts)
         levels = self._levels(units, unit_leaf, tree, data)
         leaf_size = np.bincount(result.main[result.main >= 0], minlength=n_leaves).astype(np.int64)
-        return LeafModel(centroids, thresholds, quantiles, leaf_size, tree, levels), result
+        leaves = LeafModel(centroids, thresholds, quantiles, leaf_size, tree, levels)
+        if self.small_corpus_ or self.level != "articles" or self._knn is None or levels.themes < 2:
+            return leaves, result
+        # The articles' neighbours settle the borders between themes (semclust.themes.refine).
+        start = np.where(result.main[data.unit_article] >= 0, unit_leaf, -1)
+        neighbours = self._knn[0][:, : self._level_k]
+        settled = settle_borders(leaves, units, start, neighbours, partial(self._place, data))
+        return settled if settled is not None else (leaves, result)
+
+    def _place(self, data: Units, leaves: LeafModel, votes: Votes | None) -> Assignment:
+        """Every article's fine cluster by the fit's rule."""
+        return assign(
+            data.vectors, data.row_article, len(data.article_ids), leaves.centroids, leaves.thresholds,
+            leaves.quantiles, np.arange(len(leaves.centroids)), level=self.level,
+            assign_outliers=self.assign_outliers, temperature=self.temperature, votes=votes,
+        )
 
     def _levels(self, units: np.ndarray, unit_leaf: np.ndarray, tree: np.ndarray, data: Units) -> Levels:
         n_leaves = int(unit_leaf.max()) + 1
@@ -372,6 +391,7 @@ class ThemeModel:
         # The graph that chooses the level links each unit to its nearest neighbours, at most a
         # tenth of the corpus: a theme must be able to hold its members' neighbours.
         k = min(self.n_neighbors, max(3, len(units) // 10))
+        self._level_k = k
         if self._knn is None or len(self._knn[0]) != len(units) or self._knn[0].shape[1] < k:
             self._knn = neighbours_for(units, k)
         return choose_levels(tree, unit_leaf, self._knn[0][:, :k])

@@ -9,6 +9,8 @@ Layout (format version 2)::
     linkage.npy            the merge tree (see semclust.themes.tree.merge_tree)
     <level>.<array>.npy    per level: leaf_theme and the assignment arrays
     coords.npy             2-D map positions, when computed
+    votes.vectors.npy ...  the fitted articles that place articles by their neighbours' votes
+                           (vectors, group, leaf_group; their ``k`` in the manifest), when used
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from semclust._disk import library_versions
 from semclust.errors import NotFoundError, StoreFormatError
 from semclust.themes.assign import Assignment
 from semclust.themes.labels import Theme
+from semclust.themes.refine import Votes
 from semclust.themes.tree import ThemeTree
 
 if TYPE_CHECKING:
@@ -38,6 +41,7 @@ THEMES_FORMAT_VERSION = 2
 THEMES_MANIFEST = "themes.json"
 
 _SHARED = ("centroids", "thresholds", "quantiles", "leaf_size")
+_VOTES = ("vectors", "group", "leaf_group")
 _PER_LEVEL = (
     "leaf_theme", "main", "similarity", "confidence", "strength", "outlier",
     "weight_article", "weight_theme", "weight_value",
@@ -64,6 +68,8 @@ def save_themes(themes: Themes, folder: str | os.PathLike[str]) -> Path:
         arrays["linkage"] = themes._tree.linkage
     if themes.coords is not None:
         arrays["coords"] = themes.coords
+    if themes.votes is not None:
+        arrays.update({f"votes.{name}": getattr(themes.votes, name) for name in _VOTES})
     for level, view in views.items():
         arrays.update({f"{level}.{k}": v for k, v in _level_arrays(view).items()})
     for name, arr in arrays.items():
@@ -81,6 +87,7 @@ def save_themes(themes: Themes, folder: str | os.PathLike[str]) -> Path:
         },
         "article_ids": themes.article_ids, "titles": themes.titles, "published": themes.published,
         "arrays": sorted(arrays),
+        "votes_k": None if themes.votes is None else themes.votes.k,
     }
     (tmp / THEMES_MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     old = target.with_name(target.name + ".old")
@@ -117,6 +124,9 @@ def load_themes(cls: type[Themes], folder: str | os.PathLike[str]) -> Themes:
     manifest = _read_manifest(root)
     try:
         arrays = {name: np.load(root / f"{name}.npy", allow_pickle=False) for name in manifest["arrays"]}
+        votes = None
+        if manifest.get("votes_k") is not None:
+            votes = Votes(**{name: arrays[f"votes.{name}"] for name in _VOTES}, k=int(manifest["votes_k"]))
         views: dict[str, Themes] = {}
         for level, saved in manifest["levels"].items():
             own = {k: arrays[f"{level}.{k}"] for k in _PER_LEVEL}
@@ -128,7 +138,7 @@ def load_themes(cls: type[Themes], folder: str | os.PathLike[str]) -> Themes:
                 leaf_theme=own["leaf_theme"], coords=arrays.get("coords"), params=manifest["params"],
                 generation=manifest["generation"], previous_generation=manifest["previous_generation"],
                 next_id=manifest["next_id"], id_map={int(k): v for k, v in saved["id_map"].items()},
-                level=level, **{name: arrays[name] for name in _SHARED},
+                level=level, votes=votes, **{name: arrays[name] for name in _SHARED},
             )
         if "linkage" in arrays:
             ThemeTree(linkage=arrays["linkage"], views=views).attach()

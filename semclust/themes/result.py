@@ -24,6 +24,7 @@ from semclust.themes.assign import Assignment, assign, group_rows, unit_rows
 from semclust.themes.hierarchy import match_themes
 from semclust.themes.labels import Theme, dedupe_keywords, merge_keywords, theme_name
 from semclust.themes.persist import THEMES_FORMAT_VERSION, THEMES_MANIFEST, load_themes, save_themes
+from semclust.themes.refine import Votes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,6 +97,7 @@ class Themes:
         id_map: Mapping[int, int | None] | None = None,
         next_id: int | None = None,
         level: str = "themes",
+        votes: Votes | None = None,
     ) -> None:
         self._themes = {t.id: t for t in sorted(themes, key=lambda t: (-t.size, t.id))}
         self.article_ids = list(article_ids)
@@ -121,9 +123,8 @@ class Themes:
         #: The level these themes are (``"broad"``, ``"themes"``, ``"fine"``, or ``"<level>/<n>"``
         #: after :meth:`reduce`).
         self.level_name = level
+        self.votes = votes  #: neighbours' votes (all levels; None: nearest fine cluster only)
         self._tree: ThemeTree | None = None
-
-    # -- sequence-like ---------------------------------------------------------------------------
 
     def __len__(self) -> int:
         return len(self._themes)
@@ -268,7 +269,7 @@ class Themes:
         result = assign(
             vectors, rows, len(ids), self.centroids, self.thresholds, self.quantiles, self.leaf_theme,
             level=str(params.get("level", "articles")), temperature=float(params.get("temperature", 0.05)),
-            assign_outliers=assign_outliers,
+            assign_outliers=assign_outliers, votes=self.votes,
         )
         return [self._prediction(result, i) for i in range(len(ids))]
 
@@ -444,7 +445,7 @@ class Themes:
         return Themes(
             themes=themes, article_ids=self.article_ids, titles=self.titles, published=self.published,
             assignment=self.assignment.renumbered(mapping), centroids=self.centroids,
-            thresholds=self.thresholds, quantiles=self.quantiles,
+            thresholds=self.thresholds, quantiles=self.quantiles, votes=self.votes,
             leaf_theme=np.array([mapping.get(int(t), int(t)) for t in self.leaf_theme], dtype=np.int64),
             leaf_size=self.leaf_size, coords=self.coords, params=self.params, generation=self.generation,
             previous_generation=self.previous_generation, id_map=self.id_map,

@@ -32,6 +32,7 @@ __all__ = [
     "level_scores",
     "lifetimes",
     "merge_tree",
+    "prune",
     "small_levels",
 ]
 
@@ -98,6 +99,31 @@ def cut(tree: np.ndarray, n_leaves: int, k: int) -> np.ndarray:
     np.minimum.at(first, labels, np.arange(n_leaves))
     rank = np.argsort(np.argsort(first, kind="stable"), kind="stable")
     return rank[labels].astype(np.int64)
+
+
+def prune(tree: np.ndarray, keep: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The tree without the leaves where ``keep`` is false (``sizes``: the kept leaves' new
+    sizes): a merge with a dropped part becomes the other part, the kept leaves are renumbered
+    in order, and merges keep their order and heights, so every cut of the pruned tree is the
+    old cut without the dropped leaves.
+    """
+    n_leaves = len(keep)
+    node: list[int | None] = [None] * (2 * n_leaves - 1)
+    kept = np.flatnonzero(keep)
+    for new, old in enumerate(kept.tolist()):
+        node[old] = new
+    size = [float(x) for x in sizes]
+    rows: list[tuple[float, float, float, float]] = []
+    for step in range(n_leaves - 1):
+        a, b = node[int(tree[step, 0])], node[int(tree[step, 1])]
+        if a is None or b is None:
+            node[n_leaves + step] = a if b is None else b
+            continue
+        made = len(kept) + len(rows)
+        size.append(size[a] + size[b])
+        rows.append((float(min(a, b)), float(max(a, b)), float(tree[step, 2]), size[-1]))
+        node[n_leaves + step] = made
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
 def level_scores(

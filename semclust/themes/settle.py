@@ -1,0 +1,79 @@
+"""Settling the fitted themes' borders on the neighbour graph (:mod:`semclust.themes.refine`)
+and keeping the tree consistent with the result: a fine cluster that no article calls home
+any more is dropped from the tree (:func:`~semclust.themes.tree.prune`), so every theme of every
+level has articles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from semclust.themes.assign import Assignment
+from semclust.themes.build import LeafModel
+from semclust.themes.refine import Votes, refine_partition
+from semclust.themes.tree import Levels, cut, prune
+
+__all__ = ["settle_borders"]
+
+#: Rounds of dropping fine clusters left without articles before giving up the votes.
+_ROUNDS = 4
+
+
+def settle_borders(
+    leaves: LeafModel,
+    units: np.ndarray,
+    start: np.ndarray,
+    neighbours: np.ndarray,
+    place: Callable[[LeafModel, Votes], Assignment],
+) -> tuple[LeafModel, Assignment] | None:
+    """The leaves with :class:`~semclust.themes.refine.Votes` and every article placed by them.
+
+    Args:
+        leaves: The fine clusters, their tree and levels.
+        units: The fitted articles' unit vectors.
+        start: Each fitted article's fine cluster (``-1``: an outlier).
+        neighbours: Each fitted article's nearest fitted articles (the level graph).
+        place: Assigns every article to the fine clusters of ``leaves`` with ``votes``.
+
+    Returns:
+        The leaves (fewer, where some were left empty) with their votes and the articles'
+        fine-level assignment; ``None`` when no consistent set could be found (the caller keeps
+        the nearest-cluster rule).
+    """
+    n_leaves = len(leaves.centroids)
+    leaf_group = cut(leaves.tree, n_leaves, leaves.levels.themes)
+    group = refine_partition(neighbours, np.where(start >= 0, leaf_group[np.maximum(start, 0)], -1))
+    votes = Votes(vectors=units, group=group, leaf_group=leaf_group, k=int(neighbours.shape[1]))
+    for _ in range(_ROUNDS):
+        placed = place(leaves, votes)
+        sizes = np.bincount(placed.main[placed.main >= 0], minlength=len(leaves.centroids))
+        if sizes.all():
+            return replace(leaves, leaf_size=sizes.astype(np.int64), votes=votes), placed
+        if not sizes.any():
+            return None
+        leaves, votes = _drop(leaves, votes, sizes > 0, sizes)
+    return None
+
+
+def _drop(leaves: LeafModel, votes: Votes, keep: np.ndarray, sizes: np.ndarray) -> tuple[LeafModel, Votes]:
+    """The leaves where ``keep``, the tree pruned to them and the votes renumbered; a fitted
+    article whose theme lost every fine cluster no longer votes.
+    """
+    n_leaves = len(keep)
+    old_broad = cut(leaves.tree, n_leaves, leaves.levels.broad)
+    themes = len(np.unique(votes.leaf_group[keep]))
+    broad = len(np.unique(old_broad[keep]))
+    tree = prune(leaves.tree, keep, sizes[keep])
+    leaf_group = cut(tree, int(keep.sum()), themes)
+    renumber = np.full(int(votes.leaf_group.max()) + 1, -1, dtype=np.int64)
+    renumber[votes.leaf_group[keep]] = leaf_group
+    group = np.where(votes.group >= 0, renumber[np.maximum(votes.group, 0)], -1)
+    kept = LeafModel(
+        centroids=leaves.centroids[keep], thresholds=leaves.thresholds[keep],
+        quantiles=leaves.quantiles[keep], leaf_size=sizes[keep].astype(np.int64), tree=tree,
+        levels=Levels(broad=min(broad, themes), themes=themes, fine=int(keep.sum())),
+    )
+    return kept, Votes(vectors=votes.vectors, group=group, leaf_group=leaf_group, k=votes.k)
