@@ -347,3 +347,21 @@ def test_map_colours_by_level_with_the_broader_theme_in_the_hover() -> None:
         assert parent is not None and f"in: {parent.id}: {parent.name}" in trace.hovertemplate
     broad = viz.plot_map(themes, level="broad")
     assert len([t for t in broad.data if not t.name.startswith("no theme")]) == len(themes.level("broad"))
+
+
+def test_meaning_picks_the_leading_keywords_and_the_rest_keep_the_ctfidf_order() -> None:
+    from semclust.themes.naming import BY_MEANING
+
+    # six candidates; by meaning the last three are best, by c-TF-IDF the first three
+    names = ["tax", "budget", "vote", "orbit", "rocket", "launch"]
+    space = {w: v for w, v in zip(names, [[0, 1, 0], [0, 0.9, 0.4], [0, 0.3, 1], [0.9, 0, 0.4], [1, 0.1, 0], [0.8, 0.6, 0]])}
+
+    def vectors(words):
+        return np.array([space[w] for w in words], dtype=np.float32)
+
+    terms = {0: [(w, 10.0 - i) for i, w in enumerate(names)]}
+    centre = {0: np.array([1.0, 0.0, 0.0], dtype=np.float32)}
+    got = rerank_keywords(terms, centre, vectors, 6)[0]
+    assert BY_MEANING == 3
+    assert set(got[:3]) == {"orbit", "rocket", "launch"} and got[0] == "rocket"
+    assert got[3:] == ["tax", "budget", "vote"]  # then c-TF-IDF's order, not meaning's

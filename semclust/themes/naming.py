@@ -31,6 +31,11 @@ WordVectors = Callable[[Sequence[str]], np.ndarray]
 MMR_RELEVANCE = 0.7
 #: c-TF-IDF candidates re-ranked per theme.
 CANDIDATES = 20
+#: Keywords picked by meaning (MMR) to lead the list, and so to make the name; the rest follow
+#: in c-TF-IDF order. Meaning chooses the words a reader sees first; letting it choose all ten
+#: brought weaker words in (top-10 NPMI coherence 0.079 instead of 0.128 on Reuters R8, 0.002
+#: instead of 0.042 on 20 Newsgroups, 0.116 instead of 0.119 on BBC; the names were the same).
+BY_MEANING = 3
 #: A keyword must be found in this many of its theme's articles (while enough are).
 MIN_ARTICLES = 2
 
@@ -71,7 +76,9 @@ def rerank_keywords(
     candidates: int = CANDIDATES,
     articles: Mapping[int, Mapping[str, int]] | None = None,
 ) -> dict[int, list[str]]:
-    """Each theme's keywords, best first.
+    """Each theme's keywords, best first: :data:`BY_MEANING` picked by meaning and diversity
+    (MMR over the candidates' similarity to the theme's centre), then the other candidates in
+    c-TF-IDF order.
 
     Args:
         terms: A theme's c-TF-IDF ``(term, weight)`` candidates, best first.
@@ -101,6 +108,6 @@ def rerank_keywords(
         vec = vectors[[row[w] for w in pool]]
         centre = unit_rows(centres[t])[0]
         relevance = vec @ centre
-        picked = mmr(relevance, vec @ vec.T, min(n_keywords, len(pool)))
-        out[t] = [pool[i] for i in picked]
+        picked = [pool[i] for i in mmr(relevance, vec @ vec.T, min(n_keywords, BY_MEANING, len(pool)))]
+        out[t] = (picked + [w for w in pool if w not in picked])[:n_keywords]
     return out
