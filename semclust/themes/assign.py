@@ -117,6 +117,7 @@ def assign(
     vectors: np.ndarray, row_article: np.ndarray, n_articles: int,
     centroids: np.ndarray, thresholds: np.ndarray, quantiles: np.ndarray, leaf_theme: np.ndarray,
     *, level: str, assign_outliers: bool, temperature: float, votes: Votes | None = None,
+    voted: np.ndarray | None = None,
 ) -> Assignment:
     """Assign articles (given by their chunk ``vectors``) to themes by nearest centre.
 
@@ -124,14 +125,15 @@ def assign(
     leaves form one theme after :meth:`Themes.reduce`). With ``votes`` (article level), the
     nearest fitted articles choose the default-level theme (:func:`~semclust.themes.refine.vote`)
     and the leaf is the nearest within it; the nearest leaf still decides outliers. The fit and
-    every prediction use this function, which is why they agree.
+    every prediction use this function, which is why they agree. ``voted``: the articles' votes
+    when already counted (``vote(articles, votes)``), so the fit counts them once for all levels.
     """
     ids, leaf_pos = np.unique(leaf_theme, return_inverse=True)
     n, k, n_leaves = n_articles, len(ids), len(centroids)
     art = pool_articles(vectors, row_article, n)
     sims = art @ centroids.T
     best_leaf = sims.argmax(axis=1)
-    home_leaf = best_leaf if votes is None or level != "articles" else _voted_leaf(art, sims, votes)
+    home_leaf = best_leaf if votes is None or level != "articles" else _voted_leaf(art, sims, votes, voted)
     best_sim = sims[np.arange(n), best_leaf]
     art_ok = best_sim >= thresholds[best_leaf]
     theme_sims = np.full((n, k), -np.inf, dtype=np.float32)
@@ -189,11 +191,11 @@ def assign(
     )
 
 
-def _voted_leaf(art: np.ndarray, sims: np.ndarray, votes: Votes) -> np.ndarray:
+def _voted_leaf(art: np.ndarray, sims: np.ndarray, votes: Votes, voted: np.ndarray | None) -> np.ndarray:
     """Each article's nearest leaf within the default-level theme its neighbours vote for (its
     nearest leaf overall where no neighbour votes, or the theme has no leaf).
     """
-    group = vote(art, votes)
+    group = vote(art, votes) if voted is None else voted
     allowed = votes.leaf_group[None, :] == group[:, None]
     inside = np.where(allowed, sims, -np.inf).argmax(axis=1)
     out: np.ndarray = np.where(allowed.any(axis=1), inside, sims.argmax(axis=1))

@@ -107,6 +107,7 @@ class LeafModel:
     tree: np.ndarray
     levels: Levels
     votes: Votes | None = None
+    voted: np.ndarray | None = None  # the fit's articles' votes (counted once for every level)
 
 
 def _level_assignments(
@@ -125,7 +126,7 @@ def _level_assignments(
             corpus.vectors, corpus.row_article, len(corpus.article_ids), leaves.centroids,
             leaves.thresholds, leaves.quantiles, groups, level=str(settings["level"]),
             assign_outliers=bool(settings["assign_outliers"]), temperature=float(settings["temperature"]),
-            votes=leaves.votes,
+            votes=leaves.votes, voted=leaves.voted,
         )
         k = int(groups.max()) + 1
         sizes = np.bincount(result.main[result.main >= 0], minlength=k)

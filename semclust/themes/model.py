@@ -369,15 +369,17 @@ class ThemeModel:
         # The articles' neighbours settle the borders between themes (semclust.themes.refine).
         start = np.where(result.main[data.unit_article] >= 0, unit_leaf, -1)
         neighbours = self._knn[0][:, : self._level_k]
-        settled = settle_borders(leaves, units, start, neighbours, partial(self._place, data))
+        settled = settle_borders(
+            leaves, units, start, neighbours, data.article_vectors, partial(self._place, data)
+        )
         return settled if settled is not None else (leaves, result)
 
-    def _place(self, data: Units, leaves: LeafModel, votes: Votes | None) -> Assignment:
+    def _place(self, data: Units, leaves: LeafModel, votes: Votes, voted: np.ndarray) -> Assignment:
         """Every article's fine cluster by the fit's rule."""
         return assign(
             data.vectors, data.row_article, len(data.article_ids), leaves.centroids, leaves.thresholds,
             leaves.quantiles, np.arange(len(leaves.centroids)), level=self.level,
-            assign_outliers=self.assign_outliers, temperature=self.temperature, votes=votes,
+            assign_outliers=self.assign_outliers, temperature=self.temperature, votes=votes, voted=voted,
         )
 
     def _levels(self, units: np.ndarray, unit_leaf: np.ndarray, tree: np.ndarray, data: Units) -> Levels:

@@ -13,7 +13,7 @@ import numpy as np
 
 from semclust.themes.assign import Assignment
 from semclust.themes.build import LeafModel
-from semclust.themes.refine import Votes, refine_partition
+from semclust.themes.refine import Votes, refine_partition, vote
 from semclust.themes.tree import Levels, cut, prune
 
 __all__ = ["settle_borders"]
@@ -27,7 +27,8 @@ def settle_borders(
     units: np.ndarray,
     start: np.ndarray,
     neighbours: np.ndarray,
-    place: Callable[[LeafModel, Votes], Assignment],
+    articles: np.ndarray,
+    place: Callable[[LeafModel, Votes, np.ndarray], Assignment],
 ) -> tuple[LeafModel, Assignment] | None:
     """The leaves with :class:`~semclust.themes.refine.Votes` and every article placed by them.
 
@@ -36,7 +37,9 @@ def settle_borders(
         units: The fitted articles' unit vectors.
         start: Each fitted article's fine cluster (``-1``: an outlier).
         neighbours: Each fitted article's nearest fitted articles (the level graph).
-        place: Assigns every article to the fine clusters of ``leaves`` with ``votes``.
+        articles: Every article's unit vector (the fitted ones and the rest).
+        place: Assigns every article to the fine clusters of ``leaves`` with ``votes`` and the
+            articles' votes (:func:`~semclust.themes.refine.vote`).
 
     Returns:
         The leaves (fewer, where some were left empty) with their votes and the articles'
@@ -48,10 +51,11 @@ def settle_borders(
     group = refine_partition(neighbours, np.where(start >= 0, leaf_group[np.maximum(start, 0)], -1))
     votes = Votes(vectors=units, group=group, leaf_group=leaf_group, k=int(neighbours.shape[1]))
     for _ in range(_ROUNDS):
-        placed = place(leaves, votes)
+        voted = vote(articles, votes)
+        placed = place(leaves, votes, voted)
         sizes = np.bincount(placed.main[placed.main >= 0], minlength=len(leaves.centroids))
         if sizes.all():
-            return replace(leaves, leaf_size=sizes.astype(np.int64), votes=votes), placed
+            return replace(leaves, leaf_size=sizes.astype(np.int64), votes=votes, voted=voted), placed
         if not sizes.any():
             return None
         leaves, votes = _drop(leaves, votes, sizes > 0, sizes)
