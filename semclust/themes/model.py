@@ -43,7 +43,6 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -344,11 +343,7 @@ class ThemeModel:
             thresholds = np.minimum(thresholds, SMALL_CORPUS_NOVELTY)
             quantiles = np.minimum(quantiles, quantiles[:, :1])  # every member counts as typical
         for _ in range(3):
-            result = assign(
-                data.vectors, data.row_article, len(data.article_ids), centroids, thresholds, quantiles,
-                np.arange(len(centroids)), level=self.level, assign_outliers=self.assign_outliers,
-                temperature=self.temperature,
-            )
+            result = self._place(data, centroids, thresholds, quantiles)
             sizes = np.bincount(result.main[result.main >= 0], minlength=len(centroids))
             if sizes.all() or not sizes.any():
                 break
@@ -369,17 +364,21 @@ class ThemeModel:
         # The articles' neighbours settle the borders between themes (semclust.themes.refine).
         start = np.where(result.main[data.unit_article] >= 0, unit_leaf, -1)
         neighbours = self._knn[0][:, : self._level_k]
-        settled = settle_borders(
-            leaves, units, start, neighbours, data.article_vectors, partial(self._place, data)
-        )
+        def place(leaves: LeafModel, votes: Votes, voted: np.ndarray) -> Assignment:
+            return self._place(data, leaves.centroids, leaves.thresholds, leaves.quantiles, votes, voted)
+
+        settled = settle_borders(leaves, units, start, neighbours, data.article_vectors, place)
         return settled if settled is not None else (leaves, result)
 
-    def _place(self, data: Units, leaves: LeafModel, votes: Votes, voted: np.ndarray) -> Assignment:
+    def _place(
+        self, data: Units, centroids: np.ndarray, thresholds: np.ndarray, quantiles: np.ndarray,
+        votes: Votes | None = None, voted: np.ndarray | None = None,
+    ) -> Assignment:
         """Every article's fine cluster by the fit's rule."""
         return assign(
-            data.vectors, data.row_article, len(data.article_ids), leaves.centroids, leaves.thresholds,
-            leaves.quantiles, np.arange(len(leaves.centroids)), level=self.level,
-            assign_outliers=self.assign_outliers, temperature=self.temperature, votes=votes, voted=voted,
+            data.vectors, data.row_article, len(data.article_ids), centroids, thresholds, quantiles,
+            np.arange(len(centroids)), level=self.level, assign_outliers=self.assign_outliers,
+            temperature=self.temperature, votes=votes, voted=voted,
         )
 
     def _levels(self, units: np.ndarray, unit_leaf: np.ndarray, tree: np.ndarray, data: Units) -> Levels:
