@@ -3,19 +3,34 @@
     .venv/bin/python benchmarks/bench_scale.py                       # 300 BBC articles, local Ray
     .venv/bin/python benchmarks/bench_scale.py --articles 2000 --workers 2
     .venv/bin/python benchmarks/bench_scale.py --million             # >= 1M chunks (hours on 2 cores)
+    .venv/bin/python benchmarks/bench_scale.py --million --fake      # the whole build but the model
+    .venv/bin/python benchmarks/bench_scale.py --chunks 100000 --fake --ivf-threshold 50000
 
 Reports articles/s and chunks/s of ``Store.add(read(files))`` and of
 ``semclust.distributed.build`` (Ray start-up counted apart), the embedding throughput per actor,
-the Ray overhead per article, the commit's time, and peak memory (driver RSS; for Ray also the
-workers'). Both paths run with the embedding cache off, so both embed everything.
+the Ray overhead per article, the commit's stages, the index the automatic rule chose, the
+store's size on disk, and peak memory: the driver's peak RSS, and the Ray workers' (sampled
+once a second: the largest single worker and the largest sum over all of them; RSS counts the
+pages of the shared object store that a worker touched). Both paths run with the embedding
+cache off, so both embed everything.
 
-``--fake`` uses the tests' hashed bag-of-words embedder instead of the model: what is left is
-the cost of reading, chunking, Ray and the commit (the overhead per article).
+``--fake`` uses the tests' hashed bag-of-words embedder (``tests/fake_embedder.py``) instead of
+the model, at ``--dim`` dimensions (default 384, the real model's, so that the vector matrix
+and the FAISS index have their real sizes) and a chunk budget of ``--max-tokens`` (default 254,
+the real model's; the fake tokenizer counts words and punctuation, so it cuts about as many
+chunks per article). What is left is the cost of reading, chunking, Ray, the shards, the
+commit into SQLite, the index build and the related lists. The fake embedder itself is not free
+(it hashes every word in Python): its cost is measured on a sample of the corpus's chunks and
+reported as ``fake_embed_s_estimate``, so that ``non_embedding_s`` can be told apart.
 
-``--million`` builds a store of at least 1,000,000 chunks from real text: the corpus (BBC by
-default) repeated under new ids, each copy's text prefixed with ``Copy N.`` so that the copies
-are new texts (the same text under a new id would be a duplicate and not indexed). Expect about
-``chunks / (125 * cores)`` seconds of embedding with the int8 model.
+``--million`` (or ``--chunks N``) builds a store of at least 1,000,000 (N) chunks from real
+text: the corpus (BBC by default) repeated under new ids, each copy's text prefixed with
+``Copy 0000N.`` so that the copies are new texts (the same text under a new id would be a
+duplicate and not indexed) and, with the fake embedder too, new vectors (it ignores words under
+3 characters, so ``Copy 7.`` would give every copy the same vector). The copies stay
+near-duplicates of each other, which a real archive has far fewer of. The copies needed are
+worked out from the first copy's chunk count. Expect about ``chunks / (60 * cores)`` seconds
+of embedding with the int8 model.
 """
 
 from __future__ import annotations
@@ -23,28 +38,80 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import os
 import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import semclust  # noqa: E402
+from semclust.chunking import chunk_document  # noqa: E402
 from semclust.distributed import build  # noqa: E402
+
+MODEL: Any = None  # the --fake embedder, or None for the store's default model
+FAKE = False
 
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
-def write_parts(src: Path, out: Path, articles: int, copies: int, per_file: int) -> list[Path]:
+class WorkerMemory:
+    """Samples the RSS of the Ray worker processes (``ray::...``) once a second."""
+
+    def __init__(self) -> None:
+        self.peak_one_mb = 0.0
+        self.peak_sum_mb = 0.0
+        self.peak_ray_mb = 0.0  # every Ray process: workers, raylet, GCS, plasma
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        me = os.getpid()
+        while not self._stop.is_set():
+            workers, ray_all = [], 0.0
+            for p in psutil.process_iter(["pid", "cmdline", "memory_info"]):
+                cmd = " ".join(p.info.get("cmdline") or [])
+                mem = p.info.get("memory_info")
+                if p.info["pid"] == me or mem is None:
+                    continue
+                rss = mem.rss / 2**20
+                if cmd.startswith("ray::") or "default_worker.py" in cmd:
+                    workers.append(rss)
+                if "ray" in cmd and ("raylet" in cmd or "gcs_server" in cmd or cmd.startswith("ray::")
+                                     or "default_worker.py" in cmd):
+                    ray_all += rss
+            if workers:
+                self.peak_one_mb = max(self.peak_one_mb, max(workers))
+                self.peak_sum_mb = max(self.peak_sum_mb, sum(workers))
+            self.peak_ray_mb = max(self.peak_ray_mb, ray_all)
+            self._stop.wait(1.0)
+
+    def __enter__(self) -> WorkerMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def load_records(src: Path, articles: int) -> list[dict[str, Any]]:
     with gzip.open(src, "rt", encoding="utf-8") as fh:
-        records = [json.loads(line) for _, line in zip(range(articles), fh)]
+        return [json.loads(line) for _, line in zip(range(articles), fh)]
+
+
+def write_parts(records: list[dict[str, Any]], out: Path, copies: int, per_file: int) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     rows: list[str] = []
@@ -57,7 +124,7 @@ def write_parts(src: Path, out: Path, articles: int, copies: int, per_file: int)
 
     for c in range(copies):
         for r in records:
-            rec = dict(r) if c == 0 else {**r, "id": f"{r['id']}#{c}", "text": f"Copy {c}. {r['text']}"}
+            rec = dict(r) if c == 0 else {**r, "id": f"{r['id']}#{c}", "text": f"Copy {c:05d}. {r['text']}"}
             rows.append(json.dumps(rec) + "\n")
             if len(rows) >= per_file:
                 flush()
@@ -66,22 +133,32 @@ def write_parts(src: Path, out: Path, articles: int, copies: int, per_file: int)
     return files
 
 
-def fake_model() -> object | None:
-    """The tests' hashed bag-of-words embedder (``--fake``): measures everything but the model."""
-    if not FAKE:
-        return None
-    sys.path.insert(0, str(ROOT / "tests"))
-    from fake_embedder import FakeEmbedder
+def first_copy_chunks(records: list[dict[str, Any]], tmp: Path) -> tuple[int, list[str]]:
+    """Chunks of one copy of the corpus as a new store cuts them, and their embedded texts."""
+    files = write_parts(records, tmp / "probe", 1, len(records) or 1)
+    embedder = MODEL if MODEL is not None else semclust.get_embedder()
+    texts: list[str] = []
+    for doc in semclust.read(files):
+        chunks = chunk_document(doc, embedder.tokenizer, max_tokens=embedder.max_tokens, overlap=1,
+                                title_context=True, language="en")
+        texts.extend(c.embed_text for c in chunks)
+    shutil.rmtree(tmp / "probe", ignore_errors=True)
+    return len(texts), texts
 
-    return FakeEmbedder()
 
-
-FAKE = False
-
-
-def single_process(files: list[Path], store: Path) -> dict[str, float]:
+def fake_embed_seconds_per_chunk(texts: list[str], sample: int = 4000) -> float:
+    """What the fake embedder itself costs per chunk on one core (timed on a sample)."""
+    step = max(1, len(texts) // sample)
+    picked = texts[::step][:sample]
     started = time.perf_counter()
-    st = semclust.Store.open(store, cache=False, model=fake_model())
+    for i in range(0, len(picked), 256):
+        MODEL.embed(picked[i : i + 256])
+    return (time.perf_counter() - started) / max(1, len(picked))
+
+
+def single_process(files: list[Path], store: Path) -> dict[str, Any]:
+    started = time.perf_counter()
+    st = semclust.Store.open(store, cache=False, model=MODEL)
     report = st.add(semclust.read(files))
     seconds = time.perf_counter() - started
     n, chunks = len(report.added), report.chunks
@@ -91,7 +168,14 @@ def single_process(files: list[Path], store: Path) -> dict[str, float]:
             "timings": {k: round(v, 2) for k, v in report.timings.items()}, "peak_rss_mb": peak_rss_mb()}
 
 
-def on_ray(files: list[Path], store: Path, workers: int | None, batch_size: int | None) -> dict[str, float]:
+def index_summary(state: dict[str, Any]) -> dict[str, Any]:
+    keys = ("kind", "factory", "params", "recall_at_10", "recall_measured", "rows", "threshold",
+            "ivf_threshold", "built", "build_seconds")
+    return {k: state.get(k) for k in keys}
+
+
+def on_ray(files: list[Path], store: Path, workers: int | None, batch_size: int | None,
+           store_options: dict[str, Any]) -> dict[str, Any]:
     import ray
 
     t0 = time.perf_counter()
@@ -99,22 +183,29 @@ def on_ray(files: list[Path], store: Path, workers: int | None, batch_size: int 
     ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING", runtime_env=env)
     startup = time.perf_counter() - t0
     started = time.perf_counter()
-    report = build(files, store, cache=False, num_workers=workers, batch_size=batch_size, model=fake_model())
+    with WorkerMemory() as mem:
+        report = build(files, store, cache=False, num_workers=workers, batch_size=batch_size, model=MODEL,
+                       **store_options)
     seconds = time.perf_counter() - started
     ray.shutdown()
     pipeline_s = report.timings["ray"]
     commit_s = seconds - pipeline_s
     n, chunks = len(report.added), report.chunks
+    with semclust.Store.open(store, model=MODEL, cache=False) as st:
+        info = st.info()
     return {"seconds": seconds, "ray_start_s": startup, "pipeline_s": pipeline_s, "commit_s": commit_s,
             "articles": n, "chunks": chunks, "workers": report.workers, "shards": report.shards,
             "articles_per_s": n / seconds, "chunks_per_s": chunks / seconds,
-            "embedded": report.embedded,
+            "embedded": report.embedded, "embedded_at_commit": report.embedded_at_commit,
             "chunks_per_s_per_actor": report.embedded / pipeline_s / max(1, report.workers),
             "commit_timings": {k: round(v, 2) for k, v in report.timings.items() if k != "ray"},
-            "peak_rss_mb": peak_rss_mb(), "peak_rss_children_mb": peak_rss_mb(resource.RUSAGE_CHILDREN)}
+            "index": index_summary(info["index_state"]), "store_bytes_on_disk": info["bytes_on_disk"],
+            "peak_rss_mb": peak_rss_mb(), "workers_peak_rss_mb": round(mem.peak_one_mb, 1),
+            "workers_peak_rss_sum_mb": round(mem.peak_sum_mb, 1),
+            "ray_processes_peak_rss_sum_mb": round(mem.peak_ray_mb, 1)}
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -124,13 +215,26 @@ def main() -> int:
     parser.add_argument("--per-file", type=int, default=100, help="articles per input file")
     parser.add_argument("--workers", type=int, default=None, help="embedding actors (default: CPUs)")
     parser.add_argument("--batch-size", type=int, default=None, help="articles per shard")
-    parser.add_argument("--million", action="store_true", help="build >= 1M chunks (Ray only; hours)")
+    parser.add_argument("--million", action="store_true", help="build >= 1M chunks (Ray only)")
+    parser.add_argument("--chunks", type=int, default=None, help="build >= this many chunks (Ray only)")
     parser.add_argument("--skip-single", action="store_true", help="only the Ray build")
-    parser.add_argument("--fake", action="store_true", help="the tests' fake embedder: Ray's overhead alone")
+    parser.add_argument("--fake", action="store_true", help="the tests' fake embedder: all but the model")
+    parser.add_argument("--dim", type=int, default=384, help="the fake embedder's dimension (default 384)")
+    parser.add_argument("--max-tokens", type=int, default=254, help="the fake embedder's chunk budget")
+    parser.add_argument("--ivf-threshold", type=int, default=None, help="the new store's ivf_threshold")
     parser.add_argument("--json", help="write the results to this file")
-    args = parser.parse_args()
-    global FAKE
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    global FAKE, MODEL
     FAKE = args.fake
+    if FAKE:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from fake_embedder import FakeEmbedder
+
+        MODEL = FakeEmbedder(dim=args.dim, max_tokens=args.max_tokens)
     src = Path(args.data)
     if not src.exists():
         print(f"no data at {src}; pass --data", file=sys.stderr)
@@ -138,20 +242,35 @@ def main() -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     tmp = Path(tempfile.mkdtemp(prefix="semclust-bench-scale-"))
     try:
-        copies = args.copies
-        if args.million:  # about 2.4 chunks per BBC article with the bundled model
-            copies = max(copies, -(-1_000_000 // int(2.4 * args.articles)))
-        files = write_parts(src, tmp / "in", args.articles, copies, args.per_file)
-        results: dict[str, object] = {"articles": args.articles * copies, "files": len(files),
-                                      "cpus": os.cpu_count(), "fake": FAKE, "load": os.getloadavg()[0]}
-        if not args.skip_single and not args.million:
+        started = time.perf_counter()
+        records = load_records(src, args.articles)
+        per_copy, texts = first_copy_chunks(records, tmp)
+        target = 1_000_000 if args.million else args.chunks
+        copies = max(args.copies, math.ceil(target / per_copy)) if target else args.copies
+        files = write_parts(records, tmp / "in", copies, args.per_file)
+        results: dict[str, Any] = {
+            "articles": len(records) * copies, "base_articles": len(records), "copies": copies,
+            "chunks_per_copy": per_copy, "files": len(files),
+            "input_bytes": sum(f.stat().st_size for f in files), "cpus": os.cpu_count(), "fake": FAKE,
+            "dim": args.dim if FAKE else None, "max_tokens": args.max_tokens if FAKE else None,
+            "ivf_threshold": args.ivf_threshold, "load_at_start": os.getloadavg()[0],
+            "prepare_s": time.perf_counter() - started,
+        }
+        print("inputs:", json.dumps(results), flush=True)
+        if not args.skip_single and not target:
             results["single"] = single_process(files, tmp / "single.semclust")
             print("single:", json.dumps(results["single"], indent=1), flush=True)
-        results["ray"] = on_ray(files, tmp / "ray.semclust", args.workers, args.batch_size)
-        print("ray:", json.dumps(results["ray"], indent=1), flush=True)
+        options = {} if args.ivf_threshold is None else {"ivf_threshold": args.ivf_threshold}
+        results["ray"] = r = on_ray(files, tmp / "ray.semclust", args.workers, args.batch_size, options)
+        results["load_at_end"] = os.getloadavg()[0]
+        if FAKE:
+            per_chunk = fake_embed_seconds_per_chunk(texts)
+            r["fake_embed_s_per_chunk"] = per_chunk
+            r["fake_embed_s_estimate"] = per_chunk * r["embedded"] / max(1, r["workers"])
+            r["non_embedding_s"] = r["ray_start_s"] + r["seconds"] - r["fake_embed_s_estimate"]
+        print("ray:", json.dumps(r, indent=1), flush=True)
         if "single" in results:
-            s, r = results["single"], results["ray"]
-            assert isinstance(s, dict) and isinstance(r, dict)
+            s = results["single"]
             results["overhead_ms_per_article"] = 1000 * (r["seconds"] - s["seconds"]) / max(1, r["articles"])
             print(f"overhead per article: {results['overhead_ms_per_article']:.2f} ms "
                   f"(plus {r['ray_start_s']:.1f} s to start Ray)")

@@ -7,13 +7,16 @@ PYTHONPATH. Most tests use the fake embedder (fast); one uses the real model on 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import importlib.util
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -290,6 +293,7 @@ def test_theme_assignment_on_ray_equals_single_process(local_ray, tmp_path: Path
     want = assign(  # the single-process assignment (what Themes.predict runs)
         unit_rows(vectors), rows, len(ids), themes.centroids, themes.thresholds, themes.quantiles,
         themes.leaf_theme, level=p["level"], assign_outliers=p["assign_outliers"], temperature=p["temperature"],
+        votes=themes.votes,
     )
     np.testing.assert_array_equal(got.main, themes.assignment.main)  # and the fit's own
     for name in ("main", "similarity", "confidence", "strength", "outlier", "weight_article",
@@ -316,3 +320,84 @@ def test_cli_index_and_themes_with_ray(local_ray, tmp_path: Path, capsys: pytest
         assert main(["themes", "--store", str(store), "--ray", "--json", "--articles"]) == 0
         out = json.loads(capsys.readouterr().out)
         assert sorted(a["doc_id"] for a in out["articles"]) == sorted(p.stem for p in SEEDS.glob("*.txt"))
+
+
+DRIVER = """
+import os, sys
+sys.path.insert(0, {tests!r})
+import ray
+from fake_embedder import FakeEmbedder
+from semclust.distributed import build
+
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+         runtime_env={{"env_vars": {{"PYTHONPATH": {tests!r}}}}})
+build([{folder!r}], {target!r}, model=FakeEmbedder(delay={delay}), cache=False, batch_size={batch})
+print("finished")
+"""
+
+
+def finished_shard_dirs(target: Path) -> list[Path]:
+    shards = build_folder(target) / "shards"
+    return [p for p in shards.iterdir() if not p.name.startswith(".")] if shards.is_dir() else []
+
+
+def kill_all(procs: list) -> None:
+    """SIGKILL these processes (the build's driver and what it started) and wait until gone."""
+    import psutil
+
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    _, alive = psutil.wait_procs(procs, timeout=30)
+    assert not alive, f"processes left running: {alive}"
+
+
+def test_build_resumes_after_the_driver_is_killed(local_ray, tmp_path: Path) -> None:
+    """``kill -9`` of the driver mid-build: the store stays at its last committed state (empty),
+    and the next build reuses the finished shards and embeds only the rest."""
+    psutil = pytest.importorskip("psutil")
+    folder = generated_corpus(tmp_path, n=300)
+    target = tmp_path / "ray"
+    batch = 10
+    code = DRIVER.format(tests=str(TESTS), folder=str(folder), target=str(target), delay=0.4, batch=batch)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own local Ray
+    started: list = []
+    with open(tmp_path / "driver.log", "w") as log:
+        driver = subprocess.Popen([sys.executable, "-c", code], cwd=TESTS.parent, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            proc = psutil.Process(driver.pid)
+            deadline = time.monotonic() + 90
+            while not finished_shard_dirs(target):
+                assert driver.poll() is None, (tmp_path / "driver.log").read_text()
+                assert time.monotonic() < deadline, "no shard written in 90 s"
+                started = [proc, *proc.children(recursive=True)]  # its local Ray: GCS, raylet, workers
+                time.sleep(0.05)
+            started = [proc, *proc.children(recursive=True)]
+            os.kill(driver.pid, signal.SIGKILL)  # the driver dies mid-build ...
+            driver.wait(timeout=30)
+            # ... and the Ray it started goes with it (Ray's fate sharing); anything left is
+            # killed here, so that no worker writes a shard after this point.
+            _, alive = psutil.wait_procs(started[1:], timeout=5)
+            kill_all(alive)
+        finally:
+            kill_all([p for p in started if p.is_running()])
+    assert "finished" not in (tmp_path / "driver.log").read_text()
+    done = finished_shard_dirs(target)
+    total = slice_texts(folder, batch_size=batch)
+    done_texts = sum(len(np.load(p / "keys.npy")) for p in done)
+    assert 0 < done_texts < total  # killed mid-way: some shards, not all
+    with semclust.Store.open(target, model=FakeEmbedder(), cache=False) as st:
+        assert len(st) == 0 and st.generation == 0  # never half-committed
+    calls_log = tmp_path / "calls.log"
+    report = build([folder], target, model=LoggingEmbedder(str(calls_log)), cache=False, batch_size=batch)
+    calls = [int(x) for x in calls_log.read_text().split()]
+    assert report.shards_reused == len(done) and report.shards == len(calls) > 0
+    assert sum(calls) + done_texts == total  # the finished shards' texts were not embedded again
+    assert report.embedded == sum(calls) and report.embedded_at_commit == 0
+    single = semclust.Store.open(tmp_path / "single", model=FakeEmbedder(), cache=False)
+    expected = single.add(semclust.read(folder))
+    assert report.chunks == expected.chunks and sorted(report.added) == sorted(expected.added)
+    on_ray = semclust.Store.open(target, model=FakeEmbedder(), cache=False)
+    assert_same_store(on_ray, single, ["bank rates and bond investors", "striker goal"])
+    assert not build_folder(target).exists()

@@ -288,3 +288,72 @@ def test_rerank_reads_rows_with_pread_or_the_memory_map(tmp_path: Path, data, mo
     by_mmap = snap.search(queries, 10)
     np.testing.assert_array_equal(by_pread[1], by_mmap[1])
     np.testing.assert_array_equal(by_pread[0], by_mmap[0])
+
+
+def topic_docs(n: int) -> list[dict]:
+    """``n`` articles over 8 word topics (each repeats its words, so search finds it first)."""
+    rng = np.random.default_rng(0)
+    vocab = [f"word{i}" for i in range(400)]
+    docs = []
+    for i in range(n):
+        topic = rng.integers(0, 8)
+        words = [vocab[topic * 50 + j] for j in rng.integers(0, 50, 60)]
+        text = " ".join(" ".join(words[s : s + 8]) + "." for s in range(0, 60, 8))
+        docs.append({"id": f"d{i}", "title": f"doc {i}", "text": text})
+    return docs
+
+
+def test_store_ivf_threshold_builds_ivf_and_keeps_search_results(make_store, tmp_path: Path) -> None:
+    """``ivf_threshold=`` (a store option, kept in its manifest) switches "auto" to IVF."""
+    docs = topic_docs(300)
+    exact = make_store("exact")
+    exact.add(docs)
+    ivf = make_store("ivf", index_threshold=100, ivf_threshold=500)
+    ivf.add(docs)
+    hnsw = make_store("hnsw", index_threshold=100)  # the default ivf_threshold (4M): HNSW
+    hnsw.add(docs)
+    chunks = ivf.info()["chunks"]
+    assert chunks >= 500
+    state = ivf.info()["index_state"]
+    assert state["kind"] == "ivf" and state["factory"].startswith("IVF") and state["ivf_threshold"] == 500
+    assert ivf.info()["index"]["ivf_threshold"] == 500 and ivf.manifest["index"]["threshold"] == 100
+    assert hnsw.info()["index_state"]["kind"] == "hnsw" and "ivf_threshold" not in hnsw.manifest["index"]
+    ivf.close()
+    reopened = semclust.Store.open(tmp_path / "ivf", model=ivf.embedder, cache=False, ivf_threshold=7)
+    assert reopened.manifest["index"]["ivf_threshold"] == 500  # new store only: the store keeps its own
+    found = overlap = 0
+    for i in range(0, 300, 10):
+        query = " ".join(docs[i]["text"].split()[:24])
+        a, b = exact.search(query, k=5), reopened.search(query, k=5)
+        found += b.ids[0] == docs[i]["id"] == a.ids[0]
+        overlap += len(set(a.ids) & set(b.ids))
+        scores = {h.doc_id: h.score for h in a}
+        assert all(h.score == pytest.approx(scores[h.doc_id], abs=1e-5) for h in b if h.doc_id in scores)
+    assert found == 30 and overlap >= 0.9 * 5 * 30  # re-ranked exactly: nearly always the same
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, "many", True])
+def test_bad_ivf_threshold_is_refused_before_anything_is_written(make_store, tmp_path: Path, bad) -> None:
+    from semclust.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match=r"ivf_threshold must be a whole number of chunks"):
+        make_store("bad", ivf_threshold=bad)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_cli_index_ivf_threshold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from semclust.cli import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("".join(json.dumps(d) + "\n" for d in topic_docs(10)))
+    store = tmp_path / "s"
+    fake = ["--model", "fake", "--backend", "fake", "--json"]
+    assert main(["index", str(folder), "--store", str(store), *fake, "--ivf-threshold", "0"]) != 0
+    assert "ivf_threshold must be a whole number" in capsys.readouterr().err and not store.exists()
+    assert main(["index", str(folder), "--store", str(store), *fake, "--ivf-threshold", "12345"]) == 0
+    capsys.readouterr()
+    with semclust.Store.open(store) as st:
+        assert st.manifest["index"]["ivf_threshold"] == 12345 and len(st) == 10

@@ -59,6 +59,7 @@ def _open(args: argparse.Namespace, *, create: bool = False) -> Any:
             model=getattr(args, "model", None),
             backend=getattr(args, "backend", None),
             index=getattr(args, "index", None),
+            ivf_threshold=getattr(args, "ivf_threshold", None),
             progress=not args.quiet and not args.json,
         )
     except StoreError as err:

@@ -16,6 +16,7 @@ from semclust.cli.commands import (
 )
 from semclust.cli.demo import cmd_demo
 from semclust.cli.errors import Parser
+from semclust.vectors.ann import IVF_THRESHOLD
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +64,13 @@ def _add_index_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "well, else onnx), onnx-int8, onnx or torch",
     )
     p.add_argument("--index", help="FAISS index factory for a new store (default auto: exact, then HNSW)")
+    p.add_argument(
+        "--ivf-threshold",
+        type=int,
+        metavar="N",
+        help="chunks from which a new store's auto index is a compressed IVF index instead of HNSW "
+        f"(default {IVF_THRESHOLD:,})",
+    )
     p.add_argument("--field", action="append", metavar="OURS=THEIRS", help="field name mapping: text=body")
     p.add_argument("--skip-errors", action="store_true", help="skip bad files and records, and report them")
     p.add_argument("--no-clean", action="store_true", help="keep page furniture lines")

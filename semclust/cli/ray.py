@@ -35,6 +35,7 @@ def index_command(args: argparse.Namespace, fields: dict[str, str]) -> int:
         backend=getattr(args, "backend", None), fields=fields or None, clean=not args.no_clean,
         skip_errors=args.skip_errors, progress=show,
         **({"index": args.index} if getattr(args, "index", None) else {}),
+        **({} if getattr(args, "ivf_threshold", None) is None else {"ivf_threshold": args.ivf_threshold}),
     )
     with Store.open(args.store, create=False) as st:
         n = len(st)

@@ -58,6 +58,7 @@ def new_manifest(
     index: str | None,
     index_threshold: int | None,
     related_k: int,
+    ivf_threshold: int | None = None,
     max_tokens: int | None,
     overlap: int,
     title_context: bool,
@@ -68,6 +69,12 @@ def new_manifest(
     """
     if isinstance(related_k, bool) or not isinstance(related_k, int) or related_k < 0:
         raise InvalidArgumentError(f"related_k must be 0 or more, got {related_k}")
+    for name, value in (("index_threshold", index_threshold), ("ivf_threshold", ivf_threshold)):
+        if value is not None and not (_is_int(value) and value >= 1):
+            raise InvalidArgumentError(
+                f"{name} must be a whole number of chunks, at least 1, got {value!r} (or leave it out "
+                "for the default)"
+            )
     validate_factory(index or DEFAULT_INDEX, embedder.dimension)
     budget = max_tokens if max_tokens is not None else embedder.max_tokens
     if budget < MIN_MAX_TOKENS:
@@ -95,6 +102,7 @@ def new_manifest(
             "factory": index or DEFAULT_INDEX,
             "metric": "inner_product",
             **({"threshold": index_threshold} if index_threshold is not None else {}),
+            **({"ivf_threshold": ivf_threshold} if ivf_threshold is not None else {}),
         },
         "related": {"k": related_k, "method": "chunks"},
         "versions": library_versions(),
@@ -141,9 +149,10 @@ def _check_fields(path: Path, manifest: dict[str, Any]) -> None:
     related = manifest.get("related", {"k": DEFAULT_RELATED_K})
     if not isinstance(related, dict) or not (_is_int(related.get("k", 0)) and related.get("k", 0) >= 0):
         raise StoreFormatError(f"{path}: related.k must be a whole number >= 0, got {related!r}")
-    threshold = manifest["index"].get("threshold")
-    if threshold is not None and not (_is_int(threshold) and threshold >= 1):
-        raise StoreFormatError(f"{path}: index.threshold must be a whole number >= 1, got {threshold!r}")
+    for key in ("threshold", "ivf_threshold"):
+        threshold = manifest["index"].get(key)
+        if threshold is not None and not (_is_int(threshold) and threshold >= 1):
+            raise StoreFormatError(f"{path}: index.{key} must be a whole number >= 1, got {threshold!r}")
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

@@ -124,6 +124,7 @@ class Store:
         create: bool = True,
         index: str | None = None,
         index_threshold: int | None = None,
+        ivf_threshold: int | None = None,
         related_k: int = DEFAULT_RELATED_K,
         max_tokens: int | None = None,
         overlap: int = 1,
@@ -149,6 +150,8 @@ class Store:
                 search while small, HNSW past ``index_threshold`` chunks; see
                 :mod:`semclust.vectors.snapshot`).
             index_threshold: Chunks above which ``"auto"`` switches to HNSW (new store only).
+            ivf_threshold: Chunks from which ``"auto"`` builds a compressed IVF index instead of
+                HNSW (new store only; default :data:`semclust.vectors.ann.IVF_THRESHOLD`).
             related_k: Related articles precomputed per article after each commit, so
                 ``related(doc_id, k)`` with ``k <= related_k`` and no filter is a table lookup
                 (new store only; 0 turns it off).
@@ -169,8 +172,9 @@ class Store:
             check_creatable(root, create=create)
             embedder = get_embedder(model, backend=backend or "auto")
             manifest = new_manifest(
-                embedder, index=index, index_threshold=index_threshold, related_k=related_k,
-                max_tokens=max_tokens, overlap=overlap, title_context=title_context, language=language,
+                embedder, index=index, index_threshold=index_threshold, ivf_threshold=ivf_threshold,
+                related_k=related_k, max_tokens=max_tokens, overlap=overlap, title_context=title_context,
+                language=language,
             )
             created = create_store(root, manifest)
         manifest = read_manifest(root / MANIFEST_NAME)
@@ -286,6 +290,7 @@ class Store:
             chunking=self._chunking,
             index_factory=str(self.manifest["index"]["factory"]),
             index_threshold=self.manifest["index"].get("threshold"),
+            ivf_threshold=self.manifest["index"].get("ivf_threshold"),
             related_k=self.related_k,
             dimension=self.dimension,
             embedder=lambda: self.embedder,

@@ -59,6 +59,7 @@ class WriteTarget:
     dimension: int
     embedder: Callable[[], Embedder]  # loaded on first use: a delete never loads the model
     cache: EmbeddingCache | None
+    ivf_threshold: int | None = None
 
 
 @dataclass
@@ -304,6 +305,7 @@ def write_snapshot(target: WriteTarget, plan: Plan, generation: int, vectors: np
         target.index_factory,
         base=base,
         auto_threshold=target.index_threshold,
+        ivf_threshold=target.ivf_threshold,
         progress=progress,
     )
     return Snapshot.load(target.views.root, generation, target.dimension)
