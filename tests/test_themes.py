@@ -417,6 +417,13 @@ def test_bbc_sample_themes_match_human_topics(tmp_path: Path) -> None:
     # the two seed articles are no theme of their own among 120 BBC articles (a fine theme has
     # at least min_cluster_size articles); see the report of issue 12 for what is left
     assert all(themes[t].size >= 2 for t in themes.ids)
+    # the borders are settled by the nearest articles' votes, and predicting from the stored
+    # vectors follows the same rule as the fit
+    assert themes.votes is not None
+    vectors, _, doc_ids = store.embeddings()
+    fitted = dict(zip(themes.article_ids, themes.labels.tolist()))
+    predicted = [p.theme_id for p in themes.predict(vectors, doc_ids)]
+    assert predicted == [fitted[a] for a in dict.fromkeys(doc_ids)]
 
 
 # -- large corpora: sample fits, prediction without UMAP ---------------------------------------------
