@@ -202,3 +202,35 @@ def test_segment_scores_in_blocks_equal_one_product(monkeypatch) -> None:
     seg = [slice(s, e) for s, e in zip(starts, [*starts[1:], len(b)])]
     naive = [0.5 * (sims[:, g].max(axis=1).mean() + sims[:, g].max(axis=0).mean()) for g in seg]
     np.testing.assert_allclose(whole[0], naive, rtol=1e-5)
+
+
+@pytest.mark.parametrize("step", ["first", "add", "delete", "update"])
+def test_lists_computed_in_blocks_stay_current(make_store, monkeypatch, step: str) -> None:
+    """With blocks of 4 articles, each batched search holds only its block's queries (a store of
+    1M chunks searched at once held GBs of candidates), and every list still equals live ranking
+    after the first commit and after each kind of change."""
+    from semclust.search import related
+
+    queries: list[int] = []
+    real = Snapshot.search
+
+    def search(self, q, k, allowed_rows=None):
+        queries.append(len(q))
+        return real(self, q, k, allowed_rows)
+
+    monkeypatch.setattr(related, "RELATED_BLOCK", 4)
+    monkeypatch.setattr(Snapshot, "search", search)
+    docs = corpus(36, seed=4)
+    store, reference = twin(make_store, "s", related_k=5)
+    for s in (store, reference):
+        s.add(docs[:30])
+        if step == "add":
+            s.add(docs[30:])
+        elif step == "delete":
+            s.delete(["econ-0", "sport-5", "tech-10"])
+        elif step == "update":
+            s.add([semclust.Document(id="econ-4", text=docs[1].text + " Extra words about team play.")])
+    most_chunks = max(len(store.chunks(d)) for d in store.ids())
+    assert max(queries) <= 4 * (most_chunks + 1)  # chunk vectors and centroid of 4 articles
+    assert_lists_current(store, reference, 5)
+    assert related_table(store) == ("5", 5 * len(store))  # no list of a deleted article is left

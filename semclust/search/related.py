@@ -16,7 +16,7 @@ Everything else keeps its list.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -33,10 +33,12 @@ from semclust.vectors.snapshot import Snapshot
 
 __all__ = [
     "DEFAULT_RELATED_K",
+    "RELATED_BLOCK",
     "RELATED_K_STATE",
     "RelatedList",
     "RelatedTable",
     "candidate_fetch",
+    "iter_related_lists",
     "listed_related",
     "related_lists",
     "update_related",
@@ -50,6 +52,13 @@ RelatedList = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 #: The state key recording the list length the stored lists were computed for.
 RELATED_K_STATE = "related_k"
+
+#: Articles whose lists are computed in one batched search. The search's candidate matrices
+#: grow with its queries (about 3.5 KB per query vector: scores and rows of ``2 * (4k + 64)``
+#: candidates before re-ranking), so a store of 1M chunks searched at once would hold about
+#: 5 GB of them; in blocks of this many articles it holds tens of MB, and each block's lists
+#: are written before the next is computed.
+RELATED_BLOCK = 4096
 
 
 class RelatedTable(Protocol):
@@ -114,7 +123,8 @@ def related_lists(
     neighbours: set[int] | None = None,
 ) -> dict[int, RelatedList]:
     """The ``k`` most related articles of each article in ``seqs`` (articles without vectors
-    are skipped), by the symmetric chunk similarity, with one batched index search.
+    are skipped), by the symmetric chunk similarity, with batched index searches (one per
+    :data:`RELATED_BLOCK` articles).
 
     Args:
         snap: The vectors to search.
@@ -123,10 +133,37 @@ def related_lists(
         neighbours: If given, every candidate article met is added to it (the articles whose
             own lists a change to ``seqs`` may affect).
     """
-    wanted = [int(s) for s in seqs if len(snap.rows_of(int(s)))]
     out: dict[int, RelatedList] = {}
+    for block in iter_related_lists(snap, seqs, k, neighbours=neighbours):
+        out.update(block)
+    return out
+
+
+def iter_related_lists(
+    snap: Snapshot,
+    seqs: Iterable[int],
+    k: int = DEFAULT_RELATED_K,
+    *,
+    neighbours: set[int] | None = None,
+    block: int | None = None,
+) -> Iterator[dict[int, RelatedList]]:
+    """:func:`related_lists` a block of at most ``block`` articles (default
+    :data:`RELATED_BLOCK`) at a time, in the order of ``seqs``; each article's list is the
+    same whatever the blocks.
+    """
+    wanted = [int(s) for s in seqs if len(snap.rows_of(int(s)))]
     if not wanted or k <= 0 or snap.size == 0:
-        return out
+        return
+    size = max(1, RELATED_BLOCK if block is None else block)
+    for start in range(0, len(wanted), size):
+        yield _block_lists(snap, wanted[start : start + size], k, neighbours)
+
+
+def _block_lists(
+    snap: Snapshot, wanted: list[int], k: int, neighbours: set[int] | None
+) -> dict[int, RelatedList]:
+    """The lists of ``wanted`` (articles with vectors), with one batched index search."""
+    out: dict[int, RelatedList] = {}
     row_groups = [snap.rows_of(s) for s in wanted]
     lengths = np.array([len(r) for r in row_groups], dtype=np.int64)
     chunk_q = np.asarray(snap.vectors[np.concatenate(row_groups)], dtype=np.float32)
@@ -179,18 +216,25 @@ def update_related(snap: Snapshot, changed: set[int], removed: set[int], k: int,
     if k <= 0:
         return
     articles = snap.seqs()
+
+    def store(blocks: Iterable[dict[int, RelatedList]], drop: set[int]) -> None:
+        for lists in blocks:  # written block by block: the lists never all sit in memory
+            rows = {seq: (o.tolist(), s.tolist(), snap.chunk_ids[r].tolist())
+                    for seq, (o, s, r) in lists.items()}
+            table.replace_related(drop, rows)
+            drop = set()
+        if drop:
+            table.replace_related(drop, {})
+
     if table.state(RELATED_K_STATE) != str(k) or len(changed) > len(articles) // 2:
-        lists = related_lists(snap, articles, k)
         table.clear_related()
+        store(iter_related_lists(snap, articles, k), set())
     else:
         near: set[int] = set()
-        lists = related_lists(snap, changed, k, neighbours=near)
-        stale = (near | table.listing(removed | changed)) - changed - removed
-        lists.update(related_lists(snap, stale, k))
-    table.replace_related(
-        removed | changed,
-        {seq: (o.tolist(), s.tolist(), snap.chunk_ids[r].tolist()) for seq, (o, s, r) in lists.items()},
-    )
+        listing = table.listing(removed | changed)  # read before the new lists are written
+        store(iter_related_lists(snap, changed, k, neighbours=near), removed | changed)
+        stale = (near | listing) - changed - removed
+        store(iter_related_lists(snap, sorted(stale), k), set())
     table.set_state(RELATED_K_STATE, k)
 
 
