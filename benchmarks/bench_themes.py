@@ -7,7 +7,9 @@ For each corpus (BBC News, Reuters R8 test) the articles are indexed once into a
   of each article's main theme against the human labels, outliers counted as one class of
   their own (as BERTopic's are), share of outliers, number of themes, seconds per stage;
 * the same with ``assign_outliers=True``, and with ``level="chunks"``;
-* stability: the defaults with 5 UMAP seeds, mean ARI between every pair of runs;
+* stability: the defaults with 5 UMAP seeds, mean ARI between every pair of runs; beside it
+  the same for the k-means oracle (told the true k) over the same number of seeds, which says
+  how stable any partition of these vectors into that many groups is;
 * BERTopic with its defaults, given the same embeddings (article vectors pooled from the
   store's chunks; ``--bertopic-embeddings truncated`` also runs BERTopic on its usual
   whole-article embedding, which the model truncates at 256 word pieces).
@@ -187,7 +189,7 @@ def stability(runs: list[dict[str, Any]], seeds: int) -> dict[str, Any]:
 
 
 def bench_corpus(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    from themes_quality import kmeans_oracle, tokens
+    from themes_quality import kmeans_oracle, kmeans_stability, tokens
 
     rows = load(corpus_path(name, args), args.limit)
     truth = {r["id"]: r["label"] for r in rows}
@@ -240,6 +242,8 @@ def bench_corpus(name: str, args: argparse.Namespace) -> dict[str, Any]:
     ]
     if len(runs) > 1:
         result["stability"] = stability(runs, args.seeds)
+        k = len(set(order_truth))
+        result["stability"]["kmeans_mean_pairwise_ari"] = round(kmeans_stability(pooled, k, args.seeds), 4)
         print(f"[{name}] stability: {result['stability']}", flush=True)
     if not args.no_bertopic and importlib.util.find_spec("bertopic") is not None:
         order_docs = [texts[a] for a in article_ids]
@@ -266,8 +270,8 @@ def table(results: dict[str, Any]) -> str:
     cols = [
         "corpus", "articles", "themes (broad/default/fine)", "outliers", "V-measure", "ARI", "largest theme",
         "k-means told k: V (ours ×)", "BERTopic: themes, V, ARI", "6-theme cut vs coarse (k-means 6)",
-        "NPMI ours / BERTopic", "diversity ours / BERTopic", "5 seeds: mean pairwise ARI", "seconds",
-        "peak RSS MB",
+        "NPMI ours / BERTopic", "diversity ours / BERTopic", "5 seeds: mean pairwise ARI (k-means)",
+        "seconds", "peak RSS MB",
     ]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for corpus, res in results["corpora"].items():
@@ -285,12 +289,14 @@ def table(results: dict[str, Any]) -> str:
             return " / ".join("—" if v is None else f"{v:.3f}" for v in values)
 
         stab = res.get("stability", {}).get("mean_pairwise_ari")
+        km_stab = res.get("stability", {}).get("kmeans_mean_pairwise_ari")
+        stab_cell = "—" if stab is None else f"{stab:.3f}" + ("" if km_stab is None else f" ({km_stab:.3f})")
         lines.append(
             f"| {corpus} | {res['articles']:,} "
             f"| {lv.get('broad', '?')}/{m['n_themes']}/{lv.get('fine', '?')} "
             f"| {m['outlier_share']:.1%} | {m['v_measure']:.3f} | {m['ari']:.3f} | {m['largest_share']:.1%} "
             f"| {oracle['v_measure']:.3f} ({m['v_measure'] / max(oracle['v_measure'], 1e-9):.2f}×) | {bert} "
-            f"| {six} | {pair('npmi')} | {pair('diversity')} | {'—' if stab is None else f'{stab:.3f}'} "
+            f"| {six} | {pair('npmi')} | {pair('diversity')} | {stab_cell} "
             f"| {m['seconds']:.1f} | {m['peak_rss_mb']} |"
         )
     for corpus, res in results["corpora"].items():

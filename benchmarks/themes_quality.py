@@ -4,6 +4,7 @@ the k-means oracle and the tree's cut against coarse labels.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -54,12 +55,28 @@ def diversity(topics: list[list[str]], topn: int = 25) -> float:
     return round(len(set(words)) / max(len(words), 1), 4)
 
 
+def kmeans_labels(vectors: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """The oracle's clustering: k-means told ``k`` (10 restarts, seeded)."""
+    from sklearn.cluster import KMeans
+
+    return np.asarray(KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(vectors))
+
+
+def kmeans_stability(vectors: np.ndarray, k: int, seeds: int) -> float:
+    """Mean pairwise ARI of the oracle's clusterings with ``seeds`` seeds: how stable a
+    partition of these vectors into ``k`` groups is at all, the reference for the themes'
+    own seed stability."""
+    from sklearn.metrics import adjusted_rand_score
+
+    runs = [kmeans_labels(vectors, k, seed) for seed in range(seeds)]
+    return float(np.mean([adjusted_rand_score(a, b) for a, b in itertools.combinations(runs, 2)]))
+
+
 def kmeans_oracle(vectors: np.ndarray, truth: list[str], k: int) -> dict[str, float]:
     """k-means told ``k`` on the article vectors: V-measure and ARI against ``truth``."""
-    from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, v_measure_score
 
-    labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(vectors)
+    labels = kmeans_labels(vectors, k)
     return {
         "k": k,
         "v_measure": round(float(v_measure_score(truth, labels)), 4),
