@@ -1,11 +1,14 @@
 """Theme labels: class-based TF-IDF keywords and short readable names.
 
 Each theme is treated as one "class document" made of the texts of its articles. A term's
-weight in a theme is its frequency there (normalised by the theme's length) times
-``log(1 + A / f)``, where ``A`` is the average number of words per class and ``f`` the term's
-frequency over all classes (outliers form a class of their own, so words common everywhere
-score low). This is the c-TF-IDF of BERTopic, built on scikit-learn's ``CountVectorizer``
-with 1-2 grams and English stop words (plus a few words every news story uses).
+weight in a theme is the square root of its frequency there (the articles holding it,
+normalised by the theme's length) times ``log(1 + A / f)``, where ``A`` is the average number
+of words per class and ``f`` the term's frequency over all classes (outliers form a class of
+their own, so words common everywhere score low). This is the c-TF-IDF of BERTopic with its
+``reduce_frequent_words`` option (the square root), built on scikit-learn's ``CountVectorizer``
+with 1-2 grams and English stop words (plus a few words every news story uses). Without the
+square root, words a theme uses often but so does every other ("think", "use", "thanks")
+led the keywords of broad themes.
 
 Keywords are de-duplicated: a keyword is kept only if it adds a word not already in a better
 keyword (``"china hungary"`` after ``"china"`` and ``"hungary"`` is dropped). A theme's name is
@@ -24,6 +27,7 @@ __all__ = [
     "JUNK_WORDS",
     "NEWS_STOP_WORDS",
     "TOKEN_PATTERN",
+    "ArticleCounts",
     "Passage",
     "Representatives",
     "class_tfidf",
@@ -146,7 +150,7 @@ def ctfidf(
     totals = per_class.sum(axis=1, keepdims=True)
     tf = per_class / np.maximum(totals, 1.0)
     idf = np.log1p(float(totals.mean()) / np.maximum(per_class.sum(axis=0), 1.0))
-    scores = tf * idf
+    scores = np.sqrt(tf) * idf  # sqrt: words frequent everywhere ("think", "use") weigh less
     out: dict[int, list[tuple[str, float]]] = {}
     for row, cls in enumerate(uniq.tolist()):
         if cls < 0:
@@ -156,24 +160,44 @@ def ctfidf(
     return out
 
 
+class ArticleCounts(dict[str, int]):
+    """How many of a theme's articles contain each of its terms (``{term: articles}``), and
+    how many contain each pair of them.
+
+    Attributes:
+        articles: The theme's articles.
+        together: ``together[i, j]``: articles holding both the ``i``-th and the ``j``-th term
+            (in key order); the diagonal is the terms' own counts.
+    """
+
+    def __init__(self, counts: Mapping[str, int], articles: int, together: np.ndarray) -> None:
+        super().__init__(counts)
+        self.articles = articles
+        self.together = together
+
+
 def term_articles(
     counts: Any, vocab: np.ndarray, classes: np.ndarray, terms: Mapping[int, Sequence[str]]
-) -> dict[int, dict[str, int]]:
-    """For each class, how many of its texts contain each of its ``terms`` (``counts`` are
-    binary, as :func:`count_terms` gives): whether a keyword is shared by a theme's articles
-    or is the word of one of them.
+) -> dict[int, ArticleCounts]:
+    """For each class, how many of its texts contain each of its ``terms`` and each pair of
+    them (``counts`` are binary, as :func:`count_terms` gives): whether a keyword is shared by
+    a theme's articles or is the word of one of them, and which keywords go together.
     """
     labels = np.asarray(classes, dtype=np.int64)
     column = {str(w): j for j, w in enumerate(vocab.tolist())}
-    out: dict[int, dict[str, int]] = {}
+    out: dict[int, ArticleCounts] = {}
     for cls, words in terms.items():
         rows = np.flatnonzero(labels == cls)
-        cols = [column[w] for w in words if w in column]
+        cols = list(dict.fromkeys(column[w] for w in words if w in column))
         if not len(rows) or not cols:
-            out[cls] = {}
+            out[cls] = ArticleCounts({}, len(rows), np.zeros((0, 0), dtype=np.int64))
             continue
-        df = np.asarray((counts[rows][:, cols] > 0).sum(axis=0)).ravel()
-        out[cls] = {str(vocab[j]): int(f) for j, f in zip(cols, df.tolist(), strict=True)}
+        found = (counts[rows][:, cols] > 0).astype(np.int64)
+        together = np.asarray((found.T @ found).todense(), dtype=np.int64)
+        df = np.diag(together)
+        out[cls] = ArticleCounts(
+            {str(vocab[j]): int(f) for j, f in zip(cols, df.tolist(), strict=True)}, len(rows), together
+        )
     return out
 
 
