@@ -15,7 +15,7 @@ words already picked in the theme's articles (their NPMI over the theme's articl
 its closeness in meaning to them. Words a theme's articles use together name one thing; a
 word that is frequent in the theme but used apart from the others ("thanks", "today") is left
 for later. Measured on BBC, Reuters R8 and 20 Newsgroups (top-10 NPMI coherence of the default
-themes, as ``benchmarks/bench_themes.py`` counts it): 0.155 / 0.182 / 0.084, where meaning
+themes, as ``benchmarks/bench_themes.py`` counts it): 0.155 / 0.181 / 0.084, where meaning
 alone chose the three leading words and c-TF-IDF the rest (:data:`BY_MEANING`, still the rule
 when the articles are not counted): 0.119 / 0.128 / 0.042.
 
