@@ -92,3 +92,25 @@ def test_candidates_tied_in_ctfidf_are_told_apart_by_meaning() -> None:
 
     kept = rerank_keywords(terms, {0: np.array([1.0, 0.5, 0.0])}, vectors, 4, articles=found)[0]
     assert kept[0] == "security" and kept[-1] == "challenge", kept  # nearest the centre first, off-theme last
+
+
+def test_a_theme_of_few_articles_is_named_by_meaning() -> None:
+    # Three articles holding every word: co-occurrence cannot tell the pairs apart, so the
+    # keywords are those of meaning alone (what they are without the pair counts).
+    texts = ["china nato security russia chinese"] * 3 + ["football goal match striker"] * 6
+    labels = np.array([0] * 3 + [1] * 6, dtype=np.int64)
+    counts, vocab = count_terms(texts, ngram_range=(1, 1))
+    terms = ctfidf(counts, vocab, labels)
+    found = term_articles(counts, vocab, labels, {t: [w for w, _ in ws] for t, ws in terms.items()})
+    space = {"china": [0.1, -0.1, 0.6], "chinese": [0.1, -0.5, 0.4], "nato": [1.3, 0.9, -0.7],
+             "security": [-1.3, -0.6, 0.0], "russia": [-2.3, -0.2, -1.2], "football": [-0.7, -0.5, -0.3],
+             "goal": [0.4, 1.0, -0.1], "match": [1.4, -0.7, 0.4], "striker": [0.9, 0.1, -0.7]}
+
+    def vectors(words: list[str]) -> np.ndarray:
+        return np.array([space[w] for w in words], dtype=np.float32)
+
+    centres = {0: np.array([1.0, 0.5, 0.0]), 1: np.array([0.0, 0.0, 1.0])}
+    plain = {t: dict(c) for t, c in found.items()}  # the counts without the pairs
+    by_meaning = rerank_keywords(terms, centres, vectors, 3, articles=plain)[0]
+    assert by_meaning == ["nato", "china", "chinese"]
+    assert rerank_keywords(terms, centres, vectors, 3, articles=found)[0] == by_meaning

@@ -59,6 +59,11 @@ COHERENCE = 0.7
 MEANING = 0.5
 #: Weight of the closeness in meaning to a word already picked (the MMR penalty).
 REDUNDANCY = 0.1
+#: Themes of fewer articles are named by meaning alone (:data:`BY_MEANING`): over two or three
+#: articles every pair of shared words is found together in all of them, so co-occurrence says
+#: nothing (the two seed articles came out "nato chinese russia" instead of "nato china
+#: security").
+COHERENT_FROM = 5
 #: A pair's NPMI counts ``n / (n + SUPPORT)`` of itself when the pair shares ``n`` articles:
 #: two words of one quoted line, in the same two articles, are not yet a theme's vocabulary.
 SUPPORT = 3.0
@@ -154,10 +159,11 @@ def rerank_keywords(
 ) -> dict[int, list[str]]:
     """Each theme's keywords, best first.
 
-    Where ``articles`` counts the pairs too (:class:`~semclust.themes.labels.ArticleCounts`),
-    they are picked by :func:`pick_coherent`: how well a candidate marks the theme (its
-    c-TF-IDF rank, mixed by :data:`MEANING` with its similarity to the theme's centre), how
-    often it is found with the words already picked, and how close in meaning it is to them.
+    Where ``articles`` counts the pairs too (:class:`~semclust.themes.labels.ArticleCounts`)
+    over at least :data:`COHERENT_FROM` articles, they are picked by :func:`pick_coherent`:
+    how well a candidate marks the theme (its c-TF-IDF rank, mixed by :data:`MEANING` with its
+    similarity to the theme's centre), how often it is found with the words already picked,
+    and how close in meaning it is to them.
     Otherwise :data:`BY_MEANING` are picked by meaning and diversity (MMR over the candidates'
     similarity to the theme's centre), then the other candidates follow in c-TF-IDF order.
 
@@ -189,7 +195,7 @@ def rerank_keywords(
             vec = vectors[[row[w] for w in pool]]
             relevance, similarity = vec @ unit_rows(centres[t])[0], vec @ vec.T
             mark = (1.0 - MEANING) * rank + MEANING * relevance
-        if isinstance(counted, ArticleCounts) and pool:
+        if isinstance(counted, ArticleCounts) and counted.articles >= COHERENT_FROM and pool:
             pairs = together(counted, pool)
             picked = pick_coherent(
                 mark, pairs, similarity, n_keywords, coherence=COHERENCE, redundancy=REDUNDANCY
