@@ -114,9 +114,25 @@ class WorkerMemory:
         self._thread.join()
 
 
-def load_records(src: Path, articles: int) -> list[dict[str, Any]]:
-    with gzip.open(src, "rt", encoding="utf-8") as fh:
-        return [json.loads(line) for _, line in zip(range(articles), fh)]
+def load_records(sources: list[Path], articles: int) -> list[dict[str, Any]]:
+    """Up to ``articles`` records from the files in turn; with several files, each id is
+    prefixed with its file's name (``r8-train:train-0001``) so that ids never collide.
+    """
+    out: list[dict[str, Any]] = []
+    for src in sources:
+        with gzip.open(src, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                if len(out) >= articles:
+                    return out
+                r = json.loads(line)
+                if "_id" in r and "id" not in r:  # BEIR layout (SciFact)
+                    r["id"] = r.pop("_id")
+                if not any(ch.isalnum() for ch in str(r.get("text", ""))):
+                    continue
+                if len(sources) > 1:
+                    r["id"] = f"{src.name.split('.')[0]}:{r['id']}"
+                out.append(r)
+    return out
 
 
 _WORD = re.compile(r"([A-Za-z]{3,})")
@@ -239,7 +255,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "bbc" / "bbc.jsonl.gz"))
+    parser.add_argument("--data", nargs="+", help="JSONL(.gz) corpora, used in turn (default: BBC)",
+                        default=[str(ROOT.parent / "shared" / "data" / "bbc" / "bbc.jsonl.gz")])
     parser.add_argument("--articles", type=int, default=300, help="articles of the corpus used")
     parser.add_argument("--copies", type=int, default=1, help="copies of them (new ids, new texts)")
     parser.add_argument("--per-file", type=int, default=100, help="articles per input file")
@@ -265,15 +282,16 @@ def main() -> int:
         from fake_embedder import FakeEmbedder
 
         MODEL = FakeEmbedder(dim=args.dim, max_tokens=args.max_tokens)
-    src = Path(args.data)
-    if not src.exists():
-        print(f"no data at {src}; pass --data", file=sys.stderr)
+    sources = [Path(d) for d in args.data]
+    missing = [str(src) for src in sources if not src.exists()]
+    if missing:
+        print(f"no data at {', '.join(missing)}; pass --data", file=sys.stderr)
         return 1
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     tmp = Path(tempfile.mkdtemp(prefix="semclust-bench-scale-"))
     try:
         started = time.perf_counter()
-        records = load_records(src, args.articles)
+        records = load_records(sources, args.articles)
         per_copy, texts = first_copy_chunks(records, tmp)
         target = 1_000_000 if args.million else args.chunks
         copies = max(args.copies, math.ceil(target / per_copy)) if target else args.copies
