@@ -251,6 +251,39 @@ def on_ray(files: list[Path], store: Path, workers: int | None, batch_size: int 
             "ray_processes_peak_rss_sum_mb": round(mem.peak_ray_mb, 1)}
 
 
+def related_sample(store: Path, articles: int, k: int = 20) -> dict[str, Any]:
+    """Time the related lists of a seeded sample of ``articles`` articles of a store built with
+    ``related_k=0``, at the efSearch its index was tuned to and at the floor (384), and
+    extrapolate to every article: what the lists would add to the commit.
+    """
+    import numpy as np
+
+    from semclust.search.related import related_lists
+    from semclust.vectors.tuning import MIN_EF_SEARCH, apply_params
+
+    out: dict[str, Any] = {"sample": articles, "k": k}
+    with semclust.Store.open(store, model=MODEL, cache=False) as st:
+        snap = st._views.latest()  # the benchmark reads the store's snapshot directly
+        seqs = snap.seqs()
+        rng = np.random.default_rng(0)
+        sample = sorted(rng.choice(len(seqs), min(articles, len(seqs)), replace=False).tolist())
+        picked = [seqs[i] for i in sample]
+        tuned = dict(snap.index_info.get("params") or {})
+        settings = [("tuned", tuned)]
+        if "efSearch" in tuned and tuned["efSearch"] != MIN_EF_SEARCH:
+            settings.append(("floor", {"efSearch": MIN_EF_SEARCH}))
+        for label, params in settings:
+            if snap.index is not None and params:
+                apply_params(snap.index, params)
+            started = time.perf_counter()
+            related_lists(snap, picked, k)
+            per = (time.perf_counter() - started) / max(1, len(picked))
+            out[label] = {"params": params, "ms_per_article": round(1000 * per, 2),
+                          "estimate_all_s": round(per * len(seqs), 1)}
+        out["articles_in_store"] = len(seqs)
+    return out
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -269,6 +302,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--dim", type=int, default=384, help="the fake embedder's dimension (default 384)")
     parser.add_argument("--max-tokens", type=int, default=254, help="the fake embedder's chunk budget")
     parser.add_argument("--ivf-threshold", type=int, default=None, help="the new store's ivf_threshold")
+    parser.add_argument("--related-k", type=int, default=None,
+                        help="the new store's related_k; with 0, the lists are timed on a sample instead")
     parser.add_argument("--json", help="write the results to this file")
     return parser.parse_args()
 
@@ -308,8 +343,12 @@ def main() -> int:
         if not args.skip_single and not target:
             results["single"] = single_process(files, tmp / "single.semclust")
             print("single:", json.dumps(results["single"], indent=1), flush=True)
-        options = {} if args.ivf_threshold is None else {"ivf_threshold": args.ivf_threshold}
+        options: dict[str, Any] = {} if args.ivf_threshold is None else {"ivf_threshold": args.ivf_threshold}
+        if args.related_k is not None:
+            options["related_k"] = args.related_k
         results["ray"] = r = on_ray(files, tmp / "ray.semclust", args.workers, args.batch_size, options)
+        if args.related_k == 0:
+            r["related_sample"] = related_sample(tmp / "ray.semclust", 4096)
         results["load_at_end"] = os.getloadavg()[0]
         if FAKE:
             per_chunk = fake_embed_seconds_per_chunk(texts)
