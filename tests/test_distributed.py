@@ -228,12 +228,15 @@ def test_build_resumes_without_embedding_finished_shards(local_ray, tmp_path: Pa
 def test_dead_worker_is_retried(local_ray, tmp_path: Path) -> None:
     folder = generated_corpus(tmp_path, n=30)
     marker = tmp_path / "crashed"
-    report = build([folder], tmp_path / "ray", model=CrashOnceEmbedder(str(marker)), cache=False, batch_size=10)
+    report = build([folder], tmp_path / "ray", model=CrashOnceEmbedder(str(marker)), cache=False, batch_size=10,
+                   ivf_threshold=123_456)
     assert marker.exists()  # a worker died ...
     single = semclust.Store.open(tmp_path / "single", model=FakeEmbedder(), cache=False)
     single.add(semclust.read(folder))
     assert report.chunks == len(single.embeddings()[1])  # ... and its slice was done again
-    assert_same_store(semclust.Store.open(tmp_path / "ray", model=FakeEmbedder(), cache=False), single, [])
+    on_ray = semclust.Store.open(tmp_path / "ray", model=FakeEmbedder(), cache=False)
+    assert on_ray.manifest["index"]["ivf_threshold"] == 123_456  # a store option reaches the new store
+    assert_same_store(on_ray, single, [])
 
 
 def test_bad_input_file_is_reported_as_in_single_process(local_ray, tmp_path: Path) -> None:
