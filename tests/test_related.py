@@ -96,21 +96,26 @@ def test_related_answers_from_the_table(make_store) -> None:
     assert len(store.related("econ-0", 3, method="centroid")) == 3
 
 
+def write_then(store: semclust.Store, docs: list[semclust.Document], step: str) -> None:
+    """Add the first 30 of ``docs``, then one kind of change (``"first"``: none)."""
+    store.add(docs[:30])
+    if step == "add":
+        store.add(docs[30:])
+    elif step == "delete":
+        store.delete(["econ-0", "sport-5", "tech-10"])
+    elif step == "update":
+        store.add([semclust.Document(id="econ-4", text=docs[1].text + " Extra words about team play.")])
+    elif step == "duplicate":  # a duplicate of a listed article, then its canonical goes away (promotion)
+        store.add([semclust.Document(id="copy", text=docs[2].text, title=docs[2].title)])
+        store.delete([docs[2].id])
+
+
 @pytest.mark.parametrize("step", ["add", "delete", "update", "duplicate"])
 def test_commits_keep_every_list_current(make_store, step: str) -> None:
     docs = corpus(36, seed=1)
     store, reference = twin(make_store, "s", related_k=5)
     for s in (store, reference):
-        s.add(docs[:30])
-        if step == "add":
-            s.add(docs[30:])
-        elif step == "delete":
-            s.delete(["econ-0", "sport-5", "tech-10"])
-        elif step == "update":
-            s.add([semclust.Document(id="econ-4", text=docs[1].text + " Extra words about team play.")])
-        else:  # a duplicate of a listed article, then its canonical goes away (promotion)
-            s.add([semclust.Document(id="copy", text=docs[2].text, title=docs[2].title)])
-            s.delete([docs[2].id])
+        write_then(s, docs, step)
     assert_lists_current(store, reference, 5)
 
 
@@ -223,13 +228,7 @@ def test_lists_computed_in_blocks_stay_current(make_store, monkeypatch, step: st
     docs = corpus(36, seed=4)
     store, reference = twin(make_store, "s", related_k=5)
     for s in (store, reference):
-        s.add(docs[:30])
-        if step == "add":
-            s.add(docs[30:])
-        elif step == "delete":
-            s.delete(["econ-0", "sport-5", "tech-10"])
-        elif step == "update":
-            s.add([semclust.Document(id="econ-4", text=docs[1].text + " Extra words about team play.")])
+        write_then(s, docs, step)
     most_chunks = max(len(store.chunks(d)) for d in store.ids())
     assert max(queries) <= 4 * (most_chunks + 1)  # chunk vectors and centroid of 4 articles
     assert_lists_current(store, reference, 5)
