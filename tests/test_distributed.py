@@ -25,6 +25,7 @@ from conftest import SEEDS, data_dir
 from fake_embedder import FakeEmbedder
 
 import semclust
+import semclust.search.related as related_module
 from semclust.distributed import assign_themes, build, build_folder
 from semclust.errors import InputError, MissingDependencyError
 
@@ -179,11 +180,16 @@ def test_without_ray_build_names_the_extra(tmp_path: Path) -> None:
     assert issubclass(MissingDependencyError, ImportError)
 
 
-def test_build_equals_single_process(local_ray, tmp_path: Path) -> None:
+def test_build_equals_single_process(local_ray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = generated_corpus(tmp_path)
     (folder / "2024" / "broken.jsonl").write_text('{"id": "ok", "text": "Fine text here."}\n{not json\n')
     single = semclust.Store.open(tmp_path / "single", model=FakeEmbedder(), cache=False)
     expected = single.add(semclust.read(folder, skip_errors=True))
+
+    def not_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the related lists were computed on the driver, not on Ray")
+
+    monkeypatch.setattr(related_module, "iter_related_lists", not_here)  # the driver's own way
     report = build([folder], tmp_path / "ray", model=FakeEmbedder(), cache=False, batch_size=8,
                    skip_errors=True)
     assert report.shards > 5 and report.workers == 2
@@ -194,6 +200,7 @@ def test_build_equals_single_process(local_ray, tmp_path: Path) -> None:
     on_ray = semclust.Store.open(tmp_path / "ray", model=FakeEmbedder(), cache=False)
     assert on_ray.duplicate_of("copy-of-r3") == "r3"
     assert on_ray.get("note-1").source == "desk" and "2024/may/story-0" in on_ray
+    monkeypatch.undo()
     assert_same_store(on_ray, single, ["bank rates and bond investors", "striker goal", "quantum telescope"])
     assert not build_folder(tmp_path / "ray").exists()  # shards removed after the commit
 

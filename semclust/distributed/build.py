@@ -15,11 +15,14 @@ from semclust._types import AddReport
 from semclust.distributed._ray import ray_session, unwrap_error
 from semclust.distributed.inputs import expand_inputs, make_parts
 from semclust.distributed.pipeline import ModelSpec, part_row, run_pipeline
+from semclust.distributed.related import ray_related_lists
 from semclust.distributed.shards import ShardArticles, ShardVectors, finished_shards, shard_name
 from semclust.embeddings.base import Embedder
 from semclust.embeddings.cache import EmbeddingCache, open_cache
 from semclust.errors import InvalidArgumentError, SemclustError, StoreError
+from semclust.search.related import ListsFn
 from semclust.store.store import Store
+from semclust.store.views import SNAPSHOTS_FOLDER
 
 __all__ = ["DEFAULT_BATCH_SIZE", "BuildReport", "build", "build_folder"]
 
@@ -143,14 +146,15 @@ def build(
     shards_dir = build_folder(root) / "shards"
     rows, reused = _pending(parts, shards_dir)
     report = BuildReport()
-    if rows:
-        report.workers, report.shards, embedded = _run(
-            rows, root, manifest, model, options, settings, shards_dir, address=address,
-            num_workers=num_workers, num_gpus=num_gpus, cache=cache, progress=progress,
-        )
-        report.embedded = embedded
-    pipeline_s = time.perf_counter() - started
-    add = _commit(root, parts, shards_dir, manifest, model, cache, progress)
+    with ray_session(address) as ray:
+        if rows:
+            report.workers, report.shards, embedded = _run(
+                ray, rows, manifest, model, options, settings, shards_dir,
+                num_workers=num_workers, num_gpus=num_gpus, cache=cache, progress=progress,
+            )
+            report.embedded = embedded
+        pipeline_s = time.perf_counter() - started
+        add = _commit(ray, num_workers, root, parts, shards_dir, manifest, model, cache, progress)
     for f in dataclasses.fields(AddReport):  # the commit's report, as Store.add gave it
         if f.name not in ("embedded", "seconds", "timings"):
             setattr(report, f.name, getattr(add, f.name))
@@ -177,8 +181,8 @@ def _pending(parts: list[Any], shards_dir: Path) -> tuple[list[dict[str, Any]], 
 
 
 def _run(
-    rows: list[dict[str, Any]], root: Path, manifest: Mapping[str, Any], model: Any,
-    options: Mapping[str, Any], settings: Mapping[str, Any], shards_dir: Path, *, address: str | None,
+    ray: Any, rows: list[dict[str, Any]], manifest: Mapping[str, Any], model: Any,
+    options: Mapping[str, Any], settings: Mapping[str, Any], shards_dir: Path, *,
     num_workers: int | None, num_gpus: float | None, cache: Any, progress: bool,
 ) -> tuple[int, int, int]:
     """Run the Ray pipeline; ``(workers, shards written, texts embedded)``."""
@@ -188,40 +192,66 @@ def _run(
         cache if isinstance(cache, bool) else str(cache.path) if isinstance(cache, EmbeddingCache)
         else os.fspath(cache) if cache is not None else None
     )
-    with ray_session(address) as ray:
-        gpu_backend = manifest["model"]["backend"] in ("torch", "sentence-transformers")
-        workers, cpus, gpus = _cluster_shape(ray, num_workers, num_gpus, gpu_backend)
-        bar = tqdm(desc="embedding (Ray)", unit="chunk", disable=not progress)
+    gpu_backend = manifest["model"]["backend"] in ("torch", "sentence-transformers")
+    workers, cpus, gpus = _cluster_shape(ray, num_workers, num_gpus, gpu_backend)
+    bar = tqdm(desc="embedding (Ray)", unit="chunk", disable=not progress)
 
-        def on_shard(t: dict[str, Any]) -> None:
-            bar.update(t["chunks"] - bar.n)
-            bar.set_postfix(articles=t["articles"], shards=t["shards"], embedded=t["embedded"])
+    def on_shard(t: dict[str, Any]) -> None:
+        bar.update(t["chunks"] - bar.n)
+        bar.set_postfix(articles=t["articles"], shards=t["shards"], embedded=t["embedded"])
 
-        try:
-            totals = run_pipeline(
-                ray, rows, model=_model_spec(model, manifest, gpus),
-                fingerprint=str(manifest["model"]["fingerprint"]), chunking=manifest["chunking"],
-                options=options, batch_size=int(settings["batch_size"]), cache=worker_cache,
-                shards=shards_dir, workers=workers, cpus_per_worker=cpus, gpus_per_worker=gpus,
-                on_shard=on_shard,
-            )
-        except SemclustError:
-            raise
-        except Exception as err:
-            inner = unwrap_error(err)
-            if inner is not err:
-                raise inner from None
-            raise
-        finally:
-            bar.close()
+    try:
+        totals = run_pipeline(
+            ray, rows, model=_model_spec(model, manifest, gpus),
+            fingerprint=str(manifest["model"]["fingerprint"]), chunking=manifest["chunking"],
+            options=options, batch_size=int(settings["batch_size"]), cache=worker_cache,
+            shards=shards_dir, workers=workers, cpus_per_worker=cpus, gpus_per_worker=gpus,
+            on_shard=on_shard,
+        )
+    except SemclustError:
+        raise
+    except Exception as err:
+        inner = unwrap_error(err)
+        if inner is not err:
+            raise inner from None
+        raise
+    finally:
+        bar.close()
     return workers, totals["shards"], totals["embedded"]
 
 
 def _commit(
-    root: Path, parts: list[Any], shards_dir: Path, manifest: Mapping[str, Any], model: Any,
-    cache: Any, progress: bool,
+    ray: Any, num_workers: int | None, root: Path, parts: list[Any], shards_dir: Path,
+    manifest: Mapping[str, Any], model: Any, cache: Any, progress: bool,
 ) -> AddReport:
-    """Commit every part's shards into the store in one generation, through ``Store.add``."""
+    """Commit every part's shards into the store in one generation, with the related lists
+    computed by Ray actors (one per CPU, or ``num_workers``).
+    """
+    workers, cpus, _ = _cluster_shape(ray, num_workers, 0.0, False)
+    related, pool = ray_related_lists(
+        ray, root / SNAPSHOTS_FOLDER, int(manifest["model"]["dimension"]), workers, cpus
+    )
+    try:
+        return _add_shards(root, parts, shards_dir, manifest, model, cache, progress, related)
+    except SemclustError:
+        raise
+    except Exception as err:
+        inner = unwrap_error(err)
+        if inner is not err:
+            raise inner from None
+        raise
+    finally:
+        for actor in pool:
+            ray.kill(actor)
+
+
+def _add_shards(
+    root: Path, parts: list[Any], shards_dir: Path, manifest: Mapping[str, Any], model: Any,
+    cache: Any, progress: bool, related: ListsFn,
+) -> AddReport:
+    """Commit every part's shards into the store in one generation, through ``Store.add``
+    (the related lists computed by ``related``).
+    """
     found = finished_shards(shards_dir)
     shards: list[Path] = []
     for part in parts:
@@ -237,4 +267,4 @@ def _commit(
     )
     with Store.open(root, model=model if isinstance(model, Embedder) else None, cache=vectors,
                     progress=progress) as st:
-        return st.add(ShardArticles(shards), progress=progress)
+        return st.add(ShardArticles(shards), progress=progress, related_lists=related)

@@ -16,7 +16,7 @@ Everything else keeps its list.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_RELATED_K",
     "RELATED_BLOCK",
     "RELATED_K_STATE",
+    "ListsFn",
     "RelatedList",
     "RelatedTable",
     "candidate_fetch",
@@ -49,6 +50,11 @@ DEFAULT_RELATED_K = 20
 
 #: ``(neighbour seqs, exact scores, best chunk rows)`` of one article, best first.
 RelatedList = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+#: Computes lists as :func:`iter_related_lists` does, ``(snapshot, seqs, k)`` -> blocks in
+#: order: another process's or machine's way of computing them (``semclust.distributed`` runs
+#: the blocks on Ray) must give the same lists.
+ListsFn = Callable[[Snapshot, Sequence[int], int], Iterator[dict[int, RelatedList]]]
 
 #: The state key recording the list length the stored lists were computed for.
 RELATED_K_STATE = "related_k"
@@ -203,7 +209,10 @@ def _block_lists(
     return out
 
 
-def update_related(snap: Snapshot, changed: set[int], removed: set[int], k: int, table: RelatedTable) -> None:
+def update_related(
+    snap: Snapshot, changed: set[int], removed: set[int], k: int, table: RelatedTable,
+    compute: ListsFn | None = None,
+) -> None:
     """Refresh the stored lists that a commit of ``snap`` can change (call inside the write).
 
     Args:
@@ -212,6 +221,9 @@ def update_related(snap: Snapshot, changed: set[int], removed: set[int], k: int,
         removed: Keys of the articles whose vectors went away.
         k: List length (0: keep no lists).
         table: Where the lists are stored.
+        compute: Computes the lists of a whole store and of the stale ones (default: here,
+            :func:`iter_related_lists`); the new articles' own lists, which also collect their
+            neighbours, are always computed here.
     """
     if k <= 0:
         return
@@ -226,15 +238,18 @@ def update_related(snap: Snapshot, changed: set[int], removed: set[int], k: int,
         if drop:
             table.replace_related(drop, {})
 
+    def lists_of(seqs: Sequence[int]) -> Iterator[dict[int, RelatedList]]:
+        return compute(snap, seqs, k) if compute is not None else iter_related_lists(snap, seqs, k)
+
     if table.state(RELATED_K_STATE) != str(k) or len(changed) > len(articles) // 2:
         table.clear_related()
-        store(iter_related_lists(snap, articles, k), set())
+        store(lists_of(articles), set())
     else:
         near: set[int] = set()
         listing = table.listing(removed | changed)  # read before the new lists are written
         store(iter_related_lists(snap, changed, k, neighbours=near), removed | changed)
         stale = (near | listing) - changed - removed
-        store(iter_related_lists(snap, sorted(stale), k), set())
+        store(lists_of(sorted(stale)), set())
     table.set_state(RELATED_K_STATE, k)
 
 

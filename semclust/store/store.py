@@ -43,7 +43,7 @@ from semclust.errors import (
 )
 from semclust.ingest.readers import Articles, read
 from semclust.search.ranking import RelatedMethod, article_similarity
-from semclust.search.related import DEFAULT_RELATED_K
+from semclust.search.related import DEFAULT_RELATED_K, ListsFn
 from semclust.store.catalog import Catalog
 from semclust.store.create import check_creatable, create_store, open_catalog
 from semclust.store.filters import filter_condition
@@ -302,6 +302,7 @@ class Store:
         docs: Articles | Iterable[Document | Mapping[str, Any] | str] | str | os.PathLike[str],
         *,
         progress: bool | None = None,
+        related_lists: ListsFn | None = None,
     ) -> AddReport:
         """Add or update articles (an upsert by id) and commit atomically.
 
@@ -309,6 +310,9 @@ class Store:
             docs: What :func:`semclust.read` returns, an iterable of documents/dicts/strings,
                 or a path to read.
             progress: Show progress bars (default: the store's setting).
+            related_lists: Where the related lists of a whole store are computed (default: in
+                this process; :func:`semclust.distributed.build` passes Ray workers). It must
+                give the lists :func:`semclust.search.related.iter_related_lists` gives.
 
         The same id again replaces the article (re-embedding only if its text or title
         changed); the same text under a new id is recorded as a duplicate of the first article
@@ -330,7 +334,9 @@ class Store:
         check_articles(incoming)
         with write_lock(self.path, self._lock_timeout):
             progress = self.progress if progress is None else progress
-            apply_write(self._write_target(), incoming, [], report, progress=progress)
+            target = self._write_target()
+            target.related_lists = related_lists
+            apply_write(target, incoming, [], report, progress=progress)
         report.seconds = time.perf_counter() - started
         return report
 

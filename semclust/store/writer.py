@@ -28,7 +28,7 @@ from semclust.embeddings import Embedder
 from semclust.embeddings.cache import EmbeddingCache, embed_with_cache
 from semclust.errors import InputError, InvalidArgumentError, NotFoundError, StoreError
 from semclust.ingest.limits import MAX_TEXT_CHARS
-from semclust.search.related import update_related
+from semclust.search.related import ListsFn, update_related
 from semclust.store.catalog import Catalog, DocRow, NewChunk
 from semclust.store.manifest import ChunkSettings
 from semclust.store.views import SnapshotViews
@@ -60,6 +60,7 @@ class WriteTarget:
     embedder: Callable[[], Embedder]  # loaded on first use: a delete never loads the model
     cache: EmbeddingCache | None
     ivf_threshold: int | None = None
+    related_lists: ListsFn | None = None  # None: computed in this process
 
 
 @dataclass
@@ -330,7 +331,9 @@ def commit(target: WriteTarget, plan: Plan, chunks: list[Chunk], vectors: np.nda
         generation = next_generation(target, plan)
         snap = write_snapshot(target, plan, generation, vectors, chunk_ids, seqs, progress=progress)
         lap("write")
-        update_related(snap, set(seqs.tolist()), plan.removed_seqs, target.related_k, cat)
+        update_related(
+            snap, set(seqs.tolist()), plan.removed_seqs, target.related_k, cat, target.related_lists
+        )
         lap("related")
         cat.set_generation(generation, plan.next_chunk + len(chunks))
     return snap
