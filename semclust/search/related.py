@@ -1,10 +1,11 @@
-"""Related-article lists, precomputed after each commit with one batched search.
+"""Related-article lists, precomputed after each commit with batched searches.
 
 A store keeps, for every article with vectors, its ``k`` most related articles by the default
 ``"chunks"`` similarity (see :mod:`semclust.search.ranking`), so ``Store.related`` and the HTTP
 service answer from a table instead of searching. The lists are computed by
 :func:`related_lists`: every chunk vector (and centroid) of the articles to refresh is sent to
-the index in **one** batched search, the articles owning the neighbours become candidates, and
+the index in one batched search per :data:`RELATED_BLOCK` articles (written to the table block
+by block, so memory stays bounded), the articles owning the neighbours become candidates, and
 each candidate is scored exactly in one matrix product per article. The candidate rule is the
 same as :func:`semclust.search.ranking.rank_related`'s, so a list equals what a live query returns.
 
