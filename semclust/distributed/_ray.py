@@ -54,6 +54,22 @@ def ray_session(address: str | None) -> Iterator[Any]:
             ray.shutdown()
 
 
+@contextmanager
+def semclust_errors() -> Iterator[None]:
+    """Re-raise a semclust error carried inside a Ray task error as itself (a bad input file is
+    reported as in the single-process path); other errors pass unchanged.
+    """
+    try:
+        yield
+    except SemclustError:
+        raise
+    except Exception as err:
+        inner = unwrap_error(err)
+        if inner is not err:
+            raise inner from None
+        raise
+
+
 def unwrap_error(err: BaseException) -> BaseException:
     """The semclust error inside a Ray task error (its cause chain), else ``err`` itself."""
     seen: set[int] = set()

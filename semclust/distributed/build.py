@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from semclust._types import AddReport
-from semclust.distributed._ray import ray_session, unwrap_error
+from semclust.distributed._ray import ray_session, semclust_errors
 from semclust.distributed.inputs import expand_inputs, make_parts
 from semclust.distributed.pipeline import ModelSpec, part_row, run_pipeline
 from semclust.distributed.related import ray_related_lists
 from semclust.distributed.shards import ShardArticles, ShardVectors, finished_shards, shard_name
 from semclust.embeddings.base import Embedder
 from semclust.embeddings.cache import EmbeddingCache, open_cache
-from semclust.errors import InvalidArgumentError, SemclustError, StoreError
+from semclust.errors import InvalidArgumentError, StoreError
 from semclust.search.related import ListsFn
 from semclust.store.store import Store
 from semclust.store.views import SNAPSHOTS_FOLDER
@@ -201,20 +201,14 @@ def _run(
         bar.set_postfix(articles=t["articles"], shards=t["shards"], embedded=t["embedded"])
 
     try:
-        totals = run_pipeline(
-            ray, rows, model=_model_spec(model, manifest, gpus),
-            fingerprint=str(manifest["model"]["fingerprint"]), chunking=manifest["chunking"],
-            options=options, batch_size=int(settings["batch_size"]), cache=worker_cache,
-            shards=shards_dir, workers=workers, cpus_per_worker=cpus, gpus_per_worker=gpus,
-            on_shard=on_shard,
-        )
-    except SemclustError:
-        raise
-    except Exception as err:
-        inner = unwrap_error(err)
-        if inner is not err:
-            raise inner from None
-        raise
+        with semclust_errors():
+            totals = run_pipeline(
+                ray, rows, model=_model_spec(model, manifest, gpus),
+                fingerprint=str(manifest["model"]["fingerprint"]), chunking=manifest["chunking"],
+                options=options, batch_size=int(settings["batch_size"]), cache=worker_cache,
+                shards=shards_dir, workers=workers, cpus_per_worker=cpus, gpus_per_worker=gpus,
+                on_shard=on_shard,
+            )
     finally:
         bar.close()
     return workers, totals["shards"], totals["embedded"]
@@ -232,14 +226,8 @@ def _commit(
         ray, root / SNAPSHOTS_FOLDER, int(manifest["model"]["dimension"]), workers, cpus
     )
     try:
-        return _add_shards(root, parts, shards_dir, manifest, model, cache, progress, related)
-    except SemclustError:
-        raise
-    except Exception as err:
-        inner = unwrap_error(err)
-        if inner is not err:
-            raise inner from None
-        raise
+        with semclust_errors():
+            return _add_shards(root, parts, shards_dir, manifest, model, cache, progress, related)
     finally:
         for actor in pool:
             ray.kill(actor)

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from semclust.search.related import RELATED_BLOCK, ListsFn, RelatedList, related_lists
+from semclust.search.related import ListsFn, RelatedList, related_blocks, related_lists
 from semclust.vectors.snapshot import Snapshot
 
 __all__ = ["RelatedWorker", "ray_related_lists"]
@@ -55,10 +55,8 @@ def ray_related_lists(
     pool = [actor.remote(str(root), dimension) for _ in range(max(1, workers))]
 
     def compute(snap: Snapshot, seqs: Sequence[int], k: int) -> Iterator[dict[int, RelatedList]]:
-        wanted = [int(s) for s in seqs if len(snap.rows_of(int(s)))]  # blocks as the driver's
         pending: deque[Any] = deque()
-        for i, start in enumerate(range(0, len(wanted), RELATED_BLOCK)):
-            block = wanted[start : start + RELATED_BLOCK]
+        for i, block in enumerate(related_blocks(snap, seqs)):  # the driver's own blocks
             pending.append(pool[i % len(pool)].lists.remote(snap.generation, block, k))
             if len(pending) >= 2 * len(pool):
                 yield ray.get(pending.popleft())

@@ -42,6 +42,7 @@ __all__ = [
     "candidate_fetch",
     "iter_related_lists",
     "listed_related",
+    "related_blocks",
     "related_lists",
     "update_related",
 ]
@@ -158,12 +159,20 @@ def iter_related_lists(
     :data:`RELATED_BLOCK`) at a time, in the order of ``seqs``; each article's list is the
     same whatever the blocks.
     """
-    wanted = [int(s) for s in seqs if len(snap.rows_of(int(s)))]
-    if not wanted or k <= 0 or snap.size == 0:
+    if k <= 0:
         return
+    for part in related_blocks(snap, seqs, block):
+        yield _block_lists(snap, part, k, neighbours)
+
+
+def related_blocks(snap: Snapshot, seqs: Iterable[int], block: int | None = None) -> list[list[int]]:
+    """The articles of ``seqs`` that have vectors in ``snap``, in order, cut into blocks of at
+    most ``block`` (default :data:`RELATED_BLOCK`): the blocks every way of computing the lists
+    uses, so that each gives the same lists.
+    """
+    wanted = [int(s) for s in seqs if len(snap.rows_of(int(s)))]
     size = max(1, RELATED_BLOCK if block is None else block)
-    for start in range(0, len(wanted), size):
-        yield _block_lists(snap, wanted[start : start + size], k, neighbours)
+    return [wanted[start : start + size] for start in range(0, len(wanted), size)]
 
 
 def _block_lists(
