@@ -11,14 +11,23 @@ against the budget) when ``title_context`` is on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from semclust._types import Document
 from semclust.errors import InvalidArgumentError
 
-__all__ = ["Chunk", "TokenCounter", "chunk_document", "chunk_text", "split_sentences"]
+__all__ = [
+    "Chunk",
+    "ChunksFn",
+    "TokenCounter",
+    "chunk_document",
+    "chunk_spans",
+    "chunk_text",
+    "chunks_from_spans",
+    "split_sentences",
+]
 
 
 class TokenCounter(Protocol):
@@ -233,3 +242,39 @@ def chunk_document(
         Chunk(doc.id, i, doc.text[s:e], s, e, title, title_context and bool(title))
         for i, (s, e) in enumerate(spans)
     ]
+
+
+#: Gives an article's chunks when they were made elsewhere (a distributed build's workers), or
+#: ``None`` to chunk it here; what it gives must be what :func:`chunk_document` would give with
+#: the store's settings.
+ChunksFn = Callable[[Document], "list[Chunk] | None"]
+
+
+def chunk_spans(chunks: Sequence[Chunk]) -> dict[str, Any]:
+    """An article's chunks as plain JSON (their offsets and the title they carry): what
+    :func:`chunks_from_spans` turns back into the same chunks.
+    """
+    first = chunks[0] if chunks else None
+    return {
+        "title": first.title if first else "",
+        "title_context": first.title_context if first else False,
+        "spans": [[c.start, c.end] for c in chunks],
+    }
+
+
+def chunks_from_spans(doc: Document, data: Mapping[str, Any]) -> list[Chunk]:
+    """The chunks that :func:`chunk_spans` wrote for ``doc``.
+
+    Raises:
+        InvalidArgumentError: When a span does not lie inside the article's text.
+    """
+    title, context = str(data["title"]), bool(data["title_context"])
+    out: list[Chunk] = []
+    for i, (s, e) in enumerate(data["spans"]):
+        if not 0 <= s <= e <= len(doc.text):
+            raise InvalidArgumentError(
+                f"chunk {i} of article {doc.id!r} spans [{s}, {e}), outside its text of "
+                f"{len(doc.text)} characters"
+            )
+        out.append(Chunk(doc.id, i, doc.text[s:e], s, e, title, context))
+    return out

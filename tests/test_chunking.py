@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from semclust._types import Document
-from semclust.chunking import chunk_document, chunk_text, split_sentences
+from semclust.chunking import chunk_document, chunk_spans, chunk_text, chunks_from_spans, split_sentences
 from semclust.embeddings.base import HFTokenizer
 from semclust.errors import InvalidArgumentError
 
@@ -103,3 +103,19 @@ def test_bad_arguments() -> None:
         chunk_text("x", TOK, max_tokens=0)
     with pytest.raises(InvalidArgumentError):
         chunk_text("x", TOK, max_tokens=5, overlap=-1)
+
+
+def test_chunks_written_as_spans_come_back_the_same() -> None:
+    # A distributed build's workers write each article's chunks as offsets; the commit rebuilds
+    # them instead of chunking again.
+    doc = Document(id="a", title="A rather long title about markets and banks", text=" ".join(
+        f"Sentence number {i} talks about shares, bonds and the central bank." for i in range(12)
+    ))
+    chunks = chunk_document(doc, FakeTokenizer(), max_tokens=24, overlap=1)
+    assert len(chunks) > 2
+    data = chunk_spans(chunks)
+    assert chunks_from_spans(doc, data) == chunks
+    assert [c.embed_text for c in chunks_from_spans(doc, data)] == [c.embed_text for c in chunks]
+    bad = {**data, "spans": [*data["spans"], [0, len(doc.text) + 5]]}
+    with pytest.raises(InvalidArgumentError, match="article 'a'"):
+        chunks_from_spans(doc, bad)

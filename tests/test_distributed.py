@@ -26,6 +26,7 @@ from fake_embedder import FakeEmbedder
 
 import semclust
 import semclust.search.related as related_module
+import semclust.store.writer as writer_module
 from semclust.distributed import assign_themes, build, build_folder
 from semclust.errors import InputError, MissingDependencyError
 
@@ -189,7 +190,11 @@ def test_build_equals_single_process(local_ray, tmp_path: Path, monkeypatch: pyt
     def not_here(*args: object, **kwargs: object) -> None:
         raise AssertionError("the related lists were computed on the driver, not on Ray")
 
+    def not_chunked_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the commit chunked an article again instead of using the workers' chunks")
+
     monkeypatch.setattr(related_module, "iter_related_lists", not_here)  # the driver's own way
+    monkeypatch.setattr(writer_module, "chunk_document", not_chunked_here)
     report = build([folder], tmp_path / "ray", model=FakeEmbedder(), cache=False, batch_size=8,
                    skip_errors=True)
     assert report.shards > 5 and report.workers == 2
@@ -215,6 +220,7 @@ def test_build_resumes_without_embedding_finished_shards(local_ray, tmp_path: Pa
     shards = [p for p in (build_folder(target) / "shards").iterdir() if not p.name.startswith(".")]
     assert 0 < len(shards) < 12
     done_texts = sum(len(np.load(p / "keys.npy")) for p in shards)
+    (shards[0] / "chunks.jsonl").unlink()  # a shard of an older version: chunked at commit
     with semclust.Store.open(target, model=FakeEmbedder(), cache=False) as st:
         assert len(st) == 0 and st.generation == 0  # never half-committed
     log.write_text("")

@@ -255,4 +255,5 @@ def _add_shards(
     )
     with Store.open(root, model=model if isinstance(model, Embedder) else None, cache=vectors,
                     progress=progress) as st:
-        return st.add(ShardArticles(shards), progress=progress, related_lists=related)
+        articles = ShardArticles(shards)
+        return st.add(articles, progress=progress, related_lists=related, chunks=articles.chunks)

@@ -4,7 +4,7 @@ Each stage is a plain function or class that runs in a Ray worker; :func:`run_pi
 them into one streaming Ray Data pipeline::
 
     parts (driver) -> read_rows (tasks: semclust.read)   -> one row per slice of a part
-                   -> chunk_row (tasks: chunk_document)  -> the slice's chunk texts
+                   -> chunk_row (tasks: chunk_document)  -> the slice's chunks and their texts
                    -> EmbedShards (actor pool, one model per actor; consults the embedding
                       cache; writes the slice's shard into the build folder)
 
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from semclust import errors
-from semclust.chunking import chunk_document
+from semclust.chunking import chunk_document, chunk_spans
 from semclust.distributed.inputs import InputFile, Part, read_part
 from semclust.distributed.shards import doc_from_json, doc_to_json, shard_name, write_shard
 from semclust.embeddings import Embedder, EmbeddingCache, embed_with_cache, get_embedder
@@ -96,11 +96,15 @@ def read_rows(row: dict[str, Any], *, options: Mapping[str, Any], batch_size: in
 
 
 def chunk_row(row: dict[str, Any], *, model: ModelSpec, chunking: Mapping[str, Any]) -> dict[str, Any]:
-    """Chunk one slice (a task) with the store's chunking settings; adds its chunk texts."""
+    """Chunk one slice (a task) with the store's chunking settings; adds its chunk texts and
+    each article's chunks (:func:`~semclust.chunking.chunk_spans`), so the commit does not chunk
+    them again.
+    """
     if row["error"]:
-        return {**row, "texts": "[]"}
+        return {**row, "texts": "[]", "chunks": "[]"}
     tokenizer = load_model(model).tokenizer
     texts: list[str] = []
+    spans: list[dict[str, Any]] = []
     for d in json.loads(row["payload"])["docs"]:
         chunks = chunk_document(
             doc_from_json(d),
@@ -111,7 +115,8 @@ def chunk_row(row: dict[str, Any], *, model: ModelSpec, chunking: Mapping[str, A
             language=str(chunking["language"]),
         )
         texts.extend(c.embed_text for c in chunks)
-    return {**row, "texts": json.dumps(texts)}
+        spans.append(chunk_spans(chunks))
+    return {**row, "texts": json.dumps(texts), "chunks": json.dumps(spans)}
 
 
 class EmbedShards:
@@ -135,15 +140,16 @@ class EmbedShards:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Embed and write the shards of a batch of slices; one summary row per slice."""
         out: dict[str, list[Any]] = {"shard": [], "error": [], "articles": [], "chunks": [], "embedded": []}
-        for name, payload, error, texts_json in zip(
-            batch["shard"], batch["payload"], batch["error"], batch["texts"]
+        for name, payload, error, texts_json, chunks_json in zip(
+            batch["shard"], batch["payload"], batch["error"], batch["texts"], batch["chunks"]
         ):
             n_docs = n_chunks = embedded = 0
             if not error:
                 data = json.loads(str(payload))
                 texts = json.loads(str(texts_json))
                 vectors, embedded = embed_with_cache(self.model, texts, self.cache)
-                write_shard(self.shards, str(name), data["docs"], data["skipped"], texts, vectors)
+                write_shard(self.shards, str(name), data["docs"], data["skipped"], texts, vectors,
+                            chunks=json.loads(str(chunks_json)))
                 n_docs, n_chunks = len(data["docs"]), len(texts)
             for key, value in (("shard", str(name)), ("error", str(error)), ("articles", n_docs),
                                ("chunks", n_chunks), ("embedded", embedded)):

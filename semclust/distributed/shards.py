@@ -4,6 +4,8 @@ A shard is the output of one slice of one input part, written by an embedding wo
 build folder beside the store (``<store>.build/shards/<part key>-<slice>-of-<slices>/``)::
 
     articles.jsonl   the slice's articles (one JSON object a line) and, first, what was skipped
+    chunks.jsonl     each article's chunks (their offsets and title, a line per article, in
+                     the order of articles.jsonl), so the commit does not chunk them again
     keys.npy         (n,) ``S16``: the embedding-cache key of each distinct embedded chunk text
     vectors.npy      (n, dim) float32: their vectors
 
@@ -12,8 +14,11 @@ not at all; a build that stops keeps its finished shards and the next run starts
 
 The driver commits with the store's own ``add``: :class:`ShardArticles` streams the articles in
 input order and :class:`ShardVectors` is an :class:`~semclust.embeddings.cache.EmbeddingCache`
-whose lookups are answered from the shards, so chunking, duplicates and the commit are exactly
-the single-process ones and nothing is embedded again.
+whose lookups are answered from the shards, so duplicates and the commit are exactly the
+single-process ones and nothing is embedded again; :meth:`ShardArticles.chunks` gives ``add``
+the workers' chunks (made by the same :func:`~semclust.chunking.chunk_document`), so nothing is
+chunked again either (a shard written without ``chunks.jsonl`` has its articles chunked at
+commit).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from semclust._types import Document, Skipped
+from semclust.chunking import Chunk, chunks_from_spans
 from semclust.embeddings.cache import EmbeddingCache
 from semclust.ingest.readers import Articles
 
@@ -97,9 +103,12 @@ def write_shard(
     skipped: Sequence[dict[str, Any]],
     texts: Sequence[str],
     vectors: np.ndarray,
+    *,
+    chunks: Sequence[dict[str, Any]] | None = None,
 ) -> bool:
     """Write a shard atomically (temporary folder, fsync, rename). Returns ``False`` when
-    the shard already exists (a retried task), leaving it as it is.
+    the shard already exists (a retried task), leaving it as it is. ``chunks``: each article's
+    :func:`~semclust.chunking.chunk_spans`, in the order of ``docs``.
     """
     target = folder / name
     if target.exists():
@@ -111,6 +120,9 @@ def write_shard(
         lines = [json.dumps({"skipped": list(skipped)}, ensure_ascii=False)]
         lines += [json.dumps(d, ensure_ascii=False) for d in docs]
         _fsync_write(tmp / "articles.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
+        if chunks is not None:
+            body = "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks)
+            _fsync_write(tmp / "chunks.jsonl", body.encode("utf-8"))
         first: dict[str, int] = {}
         for i, t in enumerate(texts):
             first.setdefault(t, i)
@@ -155,16 +167,42 @@ class ShardArticles(Articles):
     def __init__(self, shards: Sequence[Path]) -> None:
         super().__init__(None, [], fields=None, clean=True, furniture=None, skip_errors=True)
         self.shards = list(shards)
+        self._chunks: dict[str, tuple[bytes, dict[str, Any]]] = {}
 
     def __iter__(self) -> Iterator[Document]:
         self.skipped = []
+        self._chunks = {}
         for shard in self.shards:
+            spans = _read_chunks(shard)
             with open(shard / "articles.jsonl", encoding="utf-8") as fh:
                 head = json.loads(fh.readline())
                 self.skipped.extend(Skipped(**s) for s in head["skipped"])
                 for line in fh:
                     if line.strip():
-                        yield doc_from_json(json.loads(line))
+                        doc = doc_from_json(json.loads(line))
+                        if spans is not None:  # the last record of an id wins, as in add
+                            self._chunks[doc.id] = (text_key(doc.text), next(spans))
+                        yield doc
+
+    def chunks(self, doc: Document) -> list[Chunk] | None:
+        """The chunks a worker made for ``doc`` in the last iteration (a
+        :data:`~semclust.chunking.ChunksFn` for :meth:`semclust.Store.add`); ``None`` when its
+        shard has none or the text differs.
+        """
+        found = self._chunks.get(doc.id)
+        if found is None or found[0] != text_key(doc.text):
+            return None
+        return chunks_from_spans(doc, found[1])
+
+
+def _read_chunks(shard: Path) -> Iterator[dict[str, Any]] | None:
+    """The lines of a shard's ``chunks.jsonl`` (``None``: a shard written without it)."""
+    path = shard / "chunks.jsonl"
+    if not path.exists():
+        return None
+    with open(path, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    return iter(rows)
 
 
 class ShardVectors(EmbeddingCache):

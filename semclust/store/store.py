@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from semclust._types import AddReport, Document, Hits
-from semclust.chunking import Chunk
+from semclust.chunking import Chunk, ChunksFn
 from semclust.embeddings import Embedder, get_embedder
 from semclust.embeddings.base import check_vectors
 from semclust.embeddings.cache import EmbeddingCache, open_cache
@@ -303,6 +303,7 @@ class Store:
         *,
         progress: bool | None = None,
         related_lists: ListsFn | None = None,
+        chunks: ChunksFn | None = None,
     ) -> AddReport:
         """Add or update articles (an upsert by id) and commit atomically.
 
@@ -313,6 +314,10 @@ class Store:
             related_lists: Where the related lists of a whole store are computed (default: in
                 this process; :func:`semclust.distributed.build` passes Ray workers). It must
                 give the lists :func:`semclust.search.related.iter_related_lists` gives.
+            chunks: Where the articles' chunks come from (default: chunked in this process;
+                :func:`semclust.distributed.build` passes the chunks its workers made). It gives
+                an article's chunks, as :func:`semclust.chunking.chunk_document` would with the
+                store's settings, or ``None`` to chunk that article here.
 
         The same id again replaces the article (re-embedding only if its text or title
         changed); the same text under a new id is recorded as a duplicate of the first article
@@ -336,6 +341,7 @@ class Store:
             progress = self.progress if progress is None else progress
             target = self._write_target()
             target.related_lists = related_lists
+            target.chunks = chunks
             apply_write(target, incoming, [], report, progress=progress)
         report.seconds = time.perf_counter() - started
         return report

@@ -23,7 +23,7 @@ import numpy as np
 
 from semclust._disk import now_iso
 from semclust._types import AddReport, Document
-from semclust.chunking import Chunk, chunk_document
+from semclust.chunking import Chunk, ChunksFn, chunk_document
 from semclust.embeddings import Embedder
 from semclust.embeddings.cache import EmbeddingCache, embed_with_cache
 from semclust.errors import InputError, InvalidArgumentError, NotFoundError, StoreError
@@ -61,6 +61,7 @@ class WriteTarget:
     cache: EmbeddingCache | None
     ivf_threshold: int | None = None
     related_lists: ListsFn | None = None  # None: computed in this process
+    chunks: ChunksFn | None = None  # None: every article is chunked in this process
 
 
 @dataclass
@@ -219,7 +220,9 @@ def plan_write(target: WriteTarget, upserts: Mapping[str, Document], deletes: li
 
 def embed_plan(target: WriteTarget, plan: Plan, report: AddReport, *, progress: bool,
                lap: Callable[[str], None]) -> tuple[list[Chunk], np.ndarray]:
-    """Chunk and embed the articles the plan indexes (through the embedding cache)."""
+    """Chunk and embed the articles the plan indexes (through the embedding cache); an article
+    whose chunks ``target.chunks`` gives is not chunked again.
+    """
     if not plan.to_index:
         return [], np.zeros((0, target.dimension), dtype=np.float32)
     from tqdm.auto import tqdm
@@ -228,8 +231,9 @@ def embed_plan(target: WriteTarget, plan: Plan, report: AddReport, *, progress: 
     cfg = target.chunking
     chunks: list[Chunk] = []
     for doc in tqdm(plan.to_index, desc="chunking", unit="doc", disable=not progress):
+        made = target.chunks(doc) if target.chunks is not None else None
         chunks.extend(
-            chunk_document(
+            made if made is not None else chunk_document(
                 doc,
                 embedder.tokenizer,
                 max_tokens=cfg.max_tokens,
