@@ -106,8 +106,9 @@ def chunk_row(row: dict[str, Any], *, model: ModelSpec, chunking: Mapping[str, A
     texts: list[str] = []
     spans: list[dict[str, Any]] = []
     for d in json.loads(row["payload"])["docs"]:
+        doc = doc_from_json(d)
         chunks = chunk_document(
-            doc_from_json(d),
+            doc,
             tokenizer,
             max_tokens=int(chunking["max_tokens"]),
             overlap=int(chunking["overlap"]),
@@ -115,7 +116,7 @@ def chunk_row(row: dict[str, Any], *, model: ModelSpec, chunking: Mapping[str, A
             language=str(chunking["language"]),
         )
         texts.extend(c.embed_text for c in chunks)
-        spans.append(chunk_spans(chunks))
+        spans.append({"id": doc.id, "chars": len(doc.text), **chunk_spans(chunks)})
     return {**row, "texts": json.dumps(texts), "chunks": json.dumps(spans)}
 
 
