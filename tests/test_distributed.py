@@ -165,6 +165,30 @@ def test_import_semclust_does_not_import_ray() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=TESTS.parent)
 
 
+def test_shard_chunks_follow_the_last_record_of_an_id(tmp_path: Path) -> None:
+    # An id in two shards keeps its last record, and so its last record's chunks: a later
+    # record from a shard without chunks.jsonl (an older version) is chunked at commit, even
+    # when its text has the earlier one's length.
+    from semclust.chunking import chunk_document, chunk_spans
+    from semclust.distributed.shards import ShardArticles, doc_to_json, write_shard
+
+    first = semclust.Document(id="x", title="T", text="Shares rose. Bonds fell. Rates held.")
+    later = semclust.Document(id="x", title="T", text="Goals came. Fans sang. Coach left u.")
+    assert len(first.text) == len(later.text)
+    made = chunk_document(first, FakeEmbedder().tokenizer, max_tokens=6, overlap=0)
+    assert len(made) > 1
+    spans = [{"id": "x", "chars": len(first.text), **chunk_spans(made)}]
+    vectors = np.zeros((len(made), 4), dtype=np.float32)
+    texts = [c.embed_text for c in made]
+    write_shard(tmp_path, "a-0-of-1", [doc_to_json(first)], [], texts, vectors, chunks=spans)
+    write_shard(tmp_path, "b-0-of-1", [doc_to_json(later)], [], texts, vectors)
+    articles = ShardArticles([tmp_path / "a-0-of-1"])
+    assert [articles.chunks(d) for d in articles] == [made]
+    articles = ShardArticles([tmp_path / "a-0-of-1", tmp_path / "b-0-of-1"])
+    docs = list(articles)
+    assert docs[-1] == later and articles.chunks(later) is None
+
+
 def test_without_ray_build_names_the_extra(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['ray'] = None\n"

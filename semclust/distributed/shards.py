@@ -182,8 +182,11 @@ class ShardArticles(Articles):
                     if line.strip():
                         doc = doc_from_json(json.loads(line))
                         made = next(spans, None) if spans is not None else None
+                        # The last record of an id wins, as in add: its chunks or none.
                         if made and made.get("id") == doc.id and made.get("chars") == len(doc.text):
-                            self._chunks[doc.id] = _pack(doc, made)  # the last record of an id wins
+                            self._chunks[doc.id] = _pack(doc, made)
+                        else:
+                            self._chunks.pop(doc.id, None)
                         yield doc
 
     def chunks(self, doc: Document) -> list[Chunk] | None:
