@@ -112,7 +112,10 @@ def build_store(name: str, rows: list[dict[str, Any]], stores: Path, limit: int 
             {"id": r["id"], "title": r.get("title", ""), "text": r["text"], "label": r["label"]} for r in rows
         ]
         print(f"[{name}] indexing {len(docs)} articles into {folder} ...", flush=True)
-        print(f"[{name}] {store.add(docs)}", flush=True)
+        articles = semclust.read(docs, skip_errors=True)  # 20NG has messages of only punctuation
+        print(f"[{name}] {store.add(articles)}", flush=True)
+        if articles.skipped:
+            print(f"[{name}] skipped {len(articles.skipped)} records: {articles.skipped[:3]} ...", flush=True)
     return store, time.perf_counter() - started
 
 
@@ -154,13 +157,24 @@ def run_ours(
 
 
 def run_bertopic(
-    docs: list[str], embeddings: np.ndarray, truth: list[str], tokens: list[list[str]] | None = None
+    docs: list[str],
+    embeddings: np.ndarray,
+    truth: list[str],
+    tokens: list[list[str]] | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
+    """BERTopic with its defaults; with ``seed``, its default UMAP (the same parameters) seeded."""
     from bertopic import BERTopic
     from themes_quality import diversity, largest_share, npmi
 
     started = time.perf_counter()
-    model = BERTopic()
+    if seed is None:
+        model = BERTopic()
+    else:
+        from umap import UMAP
+
+        umap_model = UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=seed)
+        model = BERTopic(umap_model=umap_model)
     topics, _ = model.fit_transform(docs, embeddings)
     seconds = time.perf_counter() - started
     out = scores(truth, np.asarray(topics))
@@ -169,6 +183,20 @@ def run_bertopic(
     if tokens is not None:
         words = [[w for w, _ in model.get_topic(t)] for t in sorted(set(topics) - {-1})]
         out.update(npmi=npmi([w[:10] for w in words], tokens), diversity=diversity(words))
+    return out
+
+
+def over_seeds(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, min and max over seeded runs of each label-quality and agreement score."""
+    out: dict[str, Any] = {"seeds": len(runs)}
+    for key in ("npmi", "diversity", "v_measure", "ari", "n_themes"):
+        values = [r[key] for r in runs if r.get(key) is not None]
+        if values:
+            out[key] = {
+                "mean": round(float(np.mean(values)), 4),
+                "min": round(float(np.min(values)), 4),
+                "max": round(float(np.max(values)), 4),
+            }
     return out
 
 
@@ -185,6 +213,7 @@ def stability(runs: list[dict[str, Any]], seeds: int) -> dict[str, Any]:
         "ari_mean": round(float(np.mean([r["ari"] for r in runs])), 4),
         "ari_std": round(float(np.std([r["ari"] for r in runs])), 4),
         "n_themes": [r["n_themes"] for r in runs],
+        "label_quality": over_seeds(runs),
     }
 
 
@@ -237,7 +266,7 @@ def bench_corpus(name: str, args: argparse.Namespace) -> dict[str, Any]:
             run_ours(vectors, doc_ids, texts, truth, level="chunks", coords=False, **ours),
         )
     runs = [
-        run_ours(vectors, doc_ids, texts, truth, random_state=seed, coords=False)
+        run_ours(vectors, doc_ids, texts, truth, random_state=seed, coords=False, words=words, docs=toks)
         for seed in range(args.seeds)
     ]
     if len(runs) > 1:
@@ -250,6 +279,13 @@ def bench_corpus(name: str, args: argparse.Namespace) -> dict[str, Any]:
         record(
             "BERTopic defaults (pooled chunk vectors)", run_bertopic(order_docs, pooled, order_truth, toks)
         )
+        if args.bertopic_seeds:  # its UMAP seeded as ours is in the stability runs: the same seeds
+            seeded = [
+                run_bertopic(order_docs, pooled, order_truth, toks, seed=seed)
+                for seed in range(args.bertopic_seeds)
+            ]
+            result["bertopic_seeds"] = over_seeds(seeded)
+            print(f"[{name}] BERTopic over seeds: {result['bertopic_seeds']}", flush=True)
         if "truncated" in args.bertopic_embeddings:
             started = time.perf_counter()
             truncated = store.embedder.embed(order_docs)
@@ -265,12 +301,23 @@ def bench_corpus(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def seeded_npmi(res: dict[str, Any]) -> str:
+    """NPMI over the seeded runs, ours / BERTopic's: ``mean (min-max)``."""
+
+    def cell(q: dict[str, Any] | None) -> str:
+        return "—" if not q else f"{q['mean']:.3f} ({q['min']:.3f}-{q['max']:.3f})"
+
+    ours = res.get("stability", {}).get("label_quality", {}).get("npmi")
+    return f"{cell(ours)} / {cell(res.get('bertopic_seeds', {}).get('npmi'))}"
+
+
 def table(results: dict[str, Any]) -> str:
     """The markdown table of a run: semclust defaults against the oracle and BERTopic."""
     cols = [
         "corpus", "articles", "themes (broad/default/fine)", "outliers", "V-measure", "ARI", "largest theme",
         "k-means told k: V (ours ×)", "BERTopic: themes, V, ARI", "6-theme cut vs coarse (k-means 6)",
-        "NPMI ours / BERTopic", "diversity ours / BERTopic", "5 seeds: mean pairwise ARI (k-means)",
+        "NPMI ours / BERTopic", "NPMI over seeds, mean (min-max): ours / BERTopic",
+        "diversity ours / BERTopic", "5 seeds: mean pairwise ARI (k-means)",
         "seconds", "peak RSS MB",
     ]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -296,7 +343,7 @@ def table(results: dict[str, Any]) -> str:
             f"| {lv.get('broad', '?')}/{m['n_themes']}/{lv.get('fine', '?')} "
             f"| {m['outlier_share']:.1%} | {m['v_measure']:.3f} | {m['ari']:.3f} | {m['largest_share']:.1%} "
             f"| {oracle['v_measure']:.3f} ({m['v_measure'] / max(oracle['v_measure'], 1e-9):.2f}×) | {bert} "
-            f"| {six} | {pair('npmi')} | {pair('diversity')} | {stab_cell} "
+            f"| {six} | {pair('npmi')} | {seeded_npmi(res)} | {pair('diversity')} | {stab_cell} "
             f"| {m['seconds']:.1f} | {m['peak_rss_mb']} |"
         )
     for corpus, res in results["corpora"].items():
@@ -330,6 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=5, help="UMAP seeds for the stability measure")
     p.add_argument("--no-bertopic", action="store_true", help="skip BERTopic")
     p.add_argument("--bertopic-embeddings", default="pooled", help="pooled or pooled,truncated")
+    p.add_argument(
+        "--bertopic-seeds",
+        type=int,
+        default=5,
+        help="also BERTopic with its default UMAP seeded 0..N-1, the stability runs' seeds (0: skip)",
+    )
     scale = p.add_argument_group("--scale: themes of large corpora")
     scale.add_argument("--scale", action="store_true", help="benchmark themes at scale instead")
     scale.add_argument("--sizes", default="10000,100000", help="corpus sizes, in articles")
