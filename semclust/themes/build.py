@@ -15,6 +15,7 @@ import numpy as np
 
 from semclust.errors import InvalidArgumentError
 from semclust.themes.assign import Assignment, assign, group_rows, pool_articles, unit_rows
+from semclust.themes.boilerplate import drop_boilerplate
 from semclust.themes.labels import (
     Theme,
     count_terms,
@@ -159,8 +160,8 @@ def build_tree(
     if corpus.texts is not None:
         ngrams = tuple(int(x) for x in settings["ngram_range"])
         stop = settings.get("stop_words")
-        counts, vocab = count_terms(
-            corpus.texts, ngram_range=(ngrams[0], ngrams[1]),
+        counts, vocab = count_terms(  # signatures and bylines are nobody's topic
+            drop_boilerplate(corpus.texts), ngram_range=(ngrams[0], ngrams[1]),
             stop_words=None if stop is None else list(stop),
         )
     n_keywords = int(settings["n_keywords"])
