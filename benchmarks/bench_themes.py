@@ -82,8 +82,10 @@ def corpus_name(name: str) -> str:
 
 
 def load(path: Path, limit: int | None) -> list[dict[str, Any]]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f]
+    """The records of a JSONL file, gzip-compressed (``.gz``) or plain."""
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
     if limit and limit < len(rows):
         pick = np.sort(np.random.default_rng(0).choice(len(rows), size=limit, replace=False))
         rows = [rows[i] for i in pick]

@@ -13,7 +13,7 @@ import pytest
 from semclust.errors import InvalidArgumentError, NotFoundError
 from semclust.store.themes import store_themes
 from semclust.themes import ThemeModel, Themes
-from semclust.themes.labels import class_tfidf, is_junk
+from semclust.themes.labels import class_tfidf, is_junk, theme_name
 from semclust.themes.naming import mmr, rerank_keywords
 from semclust.themes.tree import cut, merge_tree
 
@@ -197,6 +197,9 @@ def test_junk_words_never_become_keywords() -> None:
     assert not words & junk
     assert all(len(w) >= 3 for w in words)
     assert is_junk("don") and is_junk("ap news") and is_junk("42") and not is_junk("security pact")
+    assert is_junk("net net") and not is_junk("net loss")  # "net shr vs net" without its stop words
+    assert theme_name(["net net", "loss"]) == "net loss"  # a name says a word once
+    assert theme_name(["rates rate", "net", "loss"]) == "rates net loss"
 
 
 def test_keywords_reranked_by_meaning_with_diversity() -> None:

@@ -72,10 +72,14 @@ JUNK_WORDS = frozenset(
 
 def is_junk(term: str) -> bool:
     """Whether a keyword is junk: a word of one or two letters, a bare number, a contraction
-    (``don't``) or its fragment, a wire credit or a markup leftover (:data:`JUNK_WORDS`), or a
-    phrase made of one of those.
+    (``don't``) or its fragment, a wire credit or a markup leftover (:data:`JUNK_WORDS`), a
+    phrase made of one of those, or a phrase that repeats a word (``"net net"``, from "net ...
+    vs net ..." once the stop words between are gone).
     """
-    for word in term.split():
+    words = term.split()
+    if len(set(words)) < len(words):
+        return True
+    for word in words:
         if len(word) <= 2 or word.isdigit() or "'" in word or "\u2019" in word or word in JUNK_WORDS:
             return True
     return False
@@ -259,7 +263,10 @@ def theme_name(keywords: Sequence[str], n_words: int = 3) -> str:
     words: list[str] = []
     stems: set[str] = set()
     for kw in keywords:
-        new = [w for w in kw.split() if _stem(w) not in stems]
+        new: list[str] = []
+        for w in kw.split():  # a word once, even within one keyword
+            if _stem(w) not in stems and all(_stem(w) != _stem(x) for x in new):
+                new.append(w)
         if not new:
             continue
         if words and len(words) + len(new) > n_words:

@@ -367,7 +367,9 @@ class ThemeModel:
         def place(leaves: LeafModel, votes: Votes, voted: np.ndarray) -> Assignment:
             return self._place(data, leaves.centroids, leaves.thresholds, leaves.quantiles, votes, voted)
 
-        settled = settle_borders(leaves, units, start, neighbours, data.article_vectors, place)
+        settled = settle_borders(
+            leaves, units, start, neighbours, data.article_vectors, place, min_size=self.min_cluster_size_
+        )
         return settled if settled is not None else (leaves, result)
 
     def _place(

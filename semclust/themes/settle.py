@@ -1,7 +1,8 @@
 """Settling the fitted themes' borders on the neighbour graph (:mod:`semclust.themes.refine`)
-and keeping the tree consistent with the result: a fine cluster that no article calls home
-any more is dropped from the tree (:func:`~semclust.themes.tree.prune`), so every theme of every
-level has articles.
+and keeping the tree consistent with the result: a fine cluster that fewer articles than
+HDBSCAN's floor (``min_cluster_size``) call home any more is dropped from the tree
+(:func:`~semclust.themes.tree.prune`) and its articles placed again, so no theme of any level
+is a handful of articles left over on a border.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import numpy as np
 from semclust.themes.assign import Assignment
 from semclust.themes.build import LeafModel
 from semclust.themes.refine import Votes, refine_partition, vote
-from semclust.themes.tree import Levels, cut, prune
+from semclust.themes.tree import Levels, broad_level, cut, prune
 
 __all__ = ["settle_borders"]
 
-#: Rounds of dropping fine clusters left without articles before giving up the votes.
-_ROUNDS = 4
+#: Rounds of dropping fine clusters left (nearly) without articles before giving up the votes.
+_ROUNDS = 6
 
 
 def settle_borders(
@@ -29,6 +30,7 @@ def settle_borders(
     neighbours: np.ndarray,
     articles: np.ndarray,
     place: Callable[[LeafModel, Votes, np.ndarray], Assignment],
+    min_size: int = 1,
 ) -> tuple[LeafModel, Assignment] | None:
     """The leaves with :class:`~semclust.themes.refine.Votes` and every article placed by them.
 
@@ -40,6 +42,9 @@ def settle_borders(
         articles: Every article's unit vector (the fitted ones and the rest).
         place: Assigns every article to the fine clusters of ``leaves`` with ``votes`` and the
             articles' votes (:func:`~semclust.themes.refine.vote`).
+        min_size: A fine cluster left with fewer articles is dropped and its articles placed
+            again (HDBSCAN's own floor: settling must not leave, at the top of the tree, a
+            "theme" of the one or four articles that used to sit on a border).
 
     Returns:
         The leaves (fewer, where some were left empty) with their votes and the articles'
@@ -50,15 +55,17 @@ def settle_borders(
     leaf_group = cut(leaves.tree, n_leaves, leaves.levels.themes)
     group = refine_partition(neighbours, np.where(start >= 0, leaf_group[np.maximum(start, 0)], -1))
     votes = Votes(vectors=units, group=group, leaf_group=leaf_group, k=int(neighbours.shape[1]))
-    for _ in range(_ROUNDS):
+    for round_ in range(_ROUNDS):
+        floor = min_size if round_ < _ROUNDS - 1 else 1  # the last round only drops the empty
         voted = vote(articles, votes)
         placed = place(leaves, votes, voted)
         sizes = np.bincount(placed.main[placed.main >= 0], minlength=len(leaves.centroids))
-        if sizes.all():
+        keep = sizes >= floor if (sizes >= floor).any() else sizes > 0
+        if keep.all():
             return replace(leaves, leaf_size=sizes.astype(np.int64), votes=votes, voted=voted), placed
-        if not sizes.any():
+        if not keep.any():
             return None
-        leaves, votes = _drop(leaves, votes, sizes > 0, sizes)
+        leaves, votes = _drop(leaves, votes, keep, sizes)
     return None
 
 
@@ -66,11 +73,11 @@ def _drop(leaves: LeafModel, votes: Votes, keep: np.ndarray, sizes: np.ndarray) 
     """The leaves where ``keep``, the tree pruned to them and the votes renumbered; a fitted
     article whose theme lost every fine cluster no longer votes.
     """
-    n_leaves = len(keep)
-    old_broad = cut(leaves.tree, n_leaves, leaves.levels.broad)
     themes = len(np.unique(votes.leaf_group[keep]))
-    broad = len(np.unique(old_broad[keep]))
     tree = prune(leaves.tree, keep, sizes[keep])
+    # The broad level is chosen again on the pruned tree: the dropped clusters may have been
+    # a broad theme of their own (the odd few articles the tree joins last).
+    broad = broad_level(tree, int(keep.sum()), themes)
     leaf_group = cut(tree, int(keep.sum()), themes)
     renumber = np.full(int(votes.leaf_group.max()) + 1, -1, dtype=np.int64)
     renumber[votes.leaf_group[keep]] = leaf_group

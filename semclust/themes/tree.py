@@ -27,6 +27,7 @@ __all__ = [
     "LEVELS",
     "Levels",
     "ThemeTree",
+    "broad_level",
     "choose_levels",
     "cut",
     "level_scores",
@@ -195,12 +196,19 @@ def choose_levels(tree: np.ndarray, leaf_of: np.ndarray, neighbours: np.ndarray)
     ks = list(range(2, n_leaves + 1))
     scores = level_scores(tree, leaf_of, neighbours, ks)
     best = ks[int(np.argmax(scores))]
-    upper = [k for k in ks if k <= best // 2]
+    return Levels(broad=broad_level(tree, n_leaves, best), themes=best, fine=n_leaves)
+
+
+def broad_level(tree: np.ndarray, n_leaves: int, themes: int) -> int:
+    """The broad level above a default level of ``themes``: among the cuts of at least two and
+    at most half as many themes, the one that lives longest in the tree (:func:`lifetimes`);
+    ``themes`` itself where there is no such cut.
+    """
+    upper = list(range(2, themes // 2 + 1))
     if not upper:
-        return Levels(broad=best, themes=best, fine=n_leaves)
+        return themes
     life = lifetimes(tree, n_leaves)
-    broad = upper[int(np.argmax(life[upper]))]
-    return Levels(broad=broad, themes=best, fine=n_leaves)
+    return upper[int(np.argmax(life[upper]))]
 
 
 def small_levels(tree: np.ndarray, unit_leaf: np.ndarray, neighbours: np.ndarray) -> Levels:

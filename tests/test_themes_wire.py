@@ -1,0 +1,48 @@
+"""Themes of a real wire archive (Reuters R8, test split) on the real model: no theme of any
+level is a handful of articles left over on a border, and the tree opens on broad themes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from semclust.store.themes import store_themes
+from semclust.themes import default_min_cluster_size
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _r8() -> Path | None:
+    env = os.environ.get("SEMCLUST_DATA")
+    path = (Path(env) if env else ROOT.parent / "shared" / "data") / "reuters" / "r8-test.jsonl.gz"
+    return path if path.exists() else None
+
+
+@pytest.mark.integration
+@pytest.mark.data
+@pytest.mark.skipif(_r8() is None, reason="no evaluation data (set SEMCLUST_DATA or put shared/data beside the repo)")
+def test_wire_themes_are_never_a_handful_of_articles(tmp_path: Path) -> None:
+    import semclust
+
+    path = _r8()
+    assert path is not None
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    store = semclust.Store.open(tmp_path / "r8", cache=False)
+    store.add([{"id": r["id"], "text": r["text"]} for r in rows])
+    themes = store_themes(store)
+    floor = default_min_cluster_size(len(themes.article_ids))
+    for level in themes.levels:
+        view = themes.level(level)
+        small = [(t.name, t.size) for t in view if t.size < floor]
+        assert not small, (level, small)  # e.g. "dockworkers went strike", 4 of 2,176 articles
+    broad = themes.level("broad")
+    assert 2 <= len(broad) < len(themes)
+    assert max(t.size for t in broad) < 0.95 * len(themes.article_ids), [(t.name, t.size) for t in broad]
+    assert themes.outlier_share < 0.1
+    assert not any(len(set(t.name.split())) < len(t.name.split()) for t in themes), [t.name for t in themes]
