@@ -57,6 +57,25 @@ def test_levels_are_chosen_from_the_data(tree_fit) -> None:
         themes.level("medium")
 
 
+def test_broad_level_is_not_everything_against_an_odd_group() -> None:
+    # Two related groups of four blobs (sharing a common direction) and 12 odd articles unlike
+    # both: the tree joins the odd ones last, at the widest gap in merge heights. The broad
+    # level must still part the two groups, not say "everything" against the odd 12.
+    rng = np.random.default_rng(0)
+    dim, n_per = 48, 30
+    common = rng.normal(size=dim) * 2.0
+    groups = rng.normal(size=(2, dim)) * 2.0 + common
+    centres = np.vstack([groups[g] + rng.normal(size=dim) for g in (0, 0, 0, 0, 1, 1, 1, 1)])
+    X = np.vstack([c + 0.12 * rng.normal(size=(n_per, dim)) for c in centres])
+    X = np.vstack([X, -common + rng.normal(size=dim) + 0.12 * rng.normal(size=(12, dim))])
+    group = np.repeat([0, 1, 2], [4 * n_per, 4 * n_per, 12])
+    themes = ThemeModel(coords=False).fit(X).themes_
+    broad = themes.level("broad")
+    assert 3 <= len(broad) < len(themes), [t.size for t in broad]
+    for t in broad:  # each broad theme lies within one group
+        assert len(set(group[broad.labels == t.id].tolist())) == 1, [t.size for t in broad]
+
+
 def test_tree_invariants(tree_fit) -> None:
     model, _, _, _ = tree_fit
     themes = model.themes_

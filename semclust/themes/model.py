@@ -42,7 +42,9 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -69,8 +71,8 @@ from semclust.themes.scale import (
     keyword_articles,
     scaled_size,
 )
-from semclust.themes.settle import settle_borders
-from semclust.themes.tree import Levels, choose_levels, merge_tree, small_levels
+from semclust.themes.settle import KEPT_SHARE, settle_borders
+from semclust.themes.tree import Levels, broad_level, choose_levels, merge_tree, small_levels
 
 __all__ = ["SMALL_CORPUS", "ThemeModel", "default_min_cluster_size"]
 
@@ -368,9 +370,18 @@ class ThemeModel:
             return self._place(data, leaves.centroids, leaves.thresholds, leaves.quantiles, votes, voted)
 
         settled = settle_borders(
-            leaves, units, start, neighbours, data.article_vectors, place, min_size=self.min_cluster_size_
+            leaves, units, start, neighbours, data.article_vectors, place,
+            min_size=max(1, math.ceil(KEPT_SHARE * self.min_cluster_size_)),
         )
-        return settled if settled is not None else (leaves, result)
+        if settled is None:
+            return leaves, result
+        # The broad level again, on the settled tree and borders (settling may drop the odd
+        # few articles that were a broad theme of their own).
+        leaves, placed = settled
+        leaf_of = placed.main[data.unit_article]
+        leaf_of = np.where(leaf_of >= 0, leaf_of, (units @ leaves.centroids.T).argmax(axis=1))
+        broad = broad_level(leaves.tree, leaf_of, neighbours, leaves.levels.themes)
+        return replace(leaves, levels=replace(leaves.levels, broad=broad)), placed
 
     def _place(
         self, data: Units, centroids: np.ndarray, thresholds: np.ndarray, quantiles: np.ndarray,

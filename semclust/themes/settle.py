@@ -1,6 +1,6 @@
 """Settling the fitted themes' borders on the neighbour graph (:mod:`semclust.themes.refine`)
-and keeping the tree consistent with the result: a fine cluster that fewer articles than
-HDBSCAN's floor (``min_cluster_size``) call home any more is dropped from the tree
+and keeping the tree consistent with the result: a fine cluster that settling left with fewer
+articles than half HDBSCAN's floor (:data:`KEPT_SHARE`) is dropped from the tree
 (:func:`~semclust.themes.tree.prune`) and its articles placed again, so no theme of any level
 is a handful of articles left over on a border.
 """
@@ -15,9 +15,12 @@ import numpy as np
 from semclust.themes.assign import Assignment
 from semclust.themes.build import LeafModel
 from semclust.themes.refine import Votes, refine_partition, vote
-from semclust.themes.tree import Levels, broad_level, cut, prune
+from semclust.themes.tree import Levels, cut, prune
 
-__all__ = ["settle_borders"]
+__all__ = ["KEPT_SHARE", "settle_borders"]
+
+#: A fine cluster must keep this share of HDBSCAN's ``min_cluster_size`` through settling.
+KEPT_SHARE = 0.5
 
 #: Rounds of dropping fine clusters left (nearly) without articles before giving up the votes.
 _ROUNDS = 6
@@ -43,8 +46,10 @@ def settle_borders(
         place: Assigns every article to the fine clusters of ``leaves`` with ``votes`` and the
             articles' votes (:func:`~semclust.themes.refine.vote`).
         min_size: A fine cluster left with fewer articles is dropped and its articles placed
-            again (HDBSCAN's own floor: settling must not leave, at the top of the tree, a
-            "theme" of the one or four articles that used to sit on a border).
+            again: what settling leaves of it is the one or four articles that sat on a
+            border, not a theme (the fit passes half HDBSCAN's ``min_cluster_size``,
+            :data:`KEPT_SHARE`, so a cluster found at the floor may lose up to half its
+            articles to its neighbours and stay).
 
     Returns:
         The leaves (fewer, where some were left empty) with their votes and the articles'
@@ -56,10 +61,10 @@ def settle_borders(
     group = refine_partition(neighbours, np.where(start >= 0, leaf_group[np.maximum(start, 0)], -1))
     votes = Votes(vectors=units, group=group, leaf_group=leaf_group, k=int(neighbours.shape[1]))
     for round_ in range(_ROUNDS):
-        floor = min_size if round_ < _ROUNDS - 1 else 1  # the last round only drops the empty
         voted = vote(articles, votes)
         placed = place(leaves, votes, voted)
         sizes = np.bincount(placed.main[placed.main >= 0], minlength=len(leaves.centroids))
+        floor = min_size if round_ < _ROUNDS - 1 else 1  # the last round only drops the empty
         keep = sizes >= floor if (sizes >= floor).any() else sizes > 0
         if keep.all():
             return replace(leaves, leaf_size=sizes.astype(np.int64), votes=votes, voted=voted), placed
@@ -73,11 +78,11 @@ def _drop(leaves: LeafModel, votes: Votes, keep: np.ndarray, sizes: np.ndarray) 
     """The leaves where ``keep``, the tree pruned to them and the votes renumbered; a fitted
     article whose theme lost every fine cluster no longer votes.
     """
+    n_leaves = len(keep)
+    old_broad = cut(leaves.tree, n_leaves, leaves.levels.broad)
     themes = len(np.unique(votes.leaf_group[keep]))
+    broad = len(np.unique(old_broad[keep]))  # the caller chooses it again on the settled tree
     tree = prune(leaves.tree, keep, sizes[keep])
-    # The broad level is chosen again on the pruned tree: the dropped clusters may have been
-    # a broad theme of their own (the odd few articles the tree joins last).
-    broad = broad_level(tree, int(keep.sum()), themes)
     leaf_group = cut(tree, int(keep.sum()), themes)
     renumber = np.full(int(votes.leaf_group.max()) + 1, -1, dtype=np.int64)
     renumber[votes.leaf_group[keep]] = leaf_group
