@@ -219,6 +219,11 @@ def test_junk_words_never_become_keywords() -> None:
     assert is_junk("net net") and not is_junk("net loss")  # "net shr vs net" without its stop words
     assert theme_name(["net net", "loss"]) == "net loss"  # a name says a word once
     assert theme_name(["rates rate", "net", "loss"]) == "rates net loss"
+    # nor two forms of one word
+    assert theme_name(["israeli", "israel", "arab", "peace"]) == "israeli arab peace"
+    assert theme_name(["deletion", "deleted", "files"]) == "deletion files"
+    assert theme_name(["japanese", "japan", "tariffs"]) == "japanese tariffs"
+    assert theme_name(["station", "status", "price"]) == "station status price"  # 4 letters shared
 
 
 def test_keywords_reranked_by_meaning_with_diversity() -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "is_junk",
     "merge_keywords",
     "representatives",
+    "same_word",
     "stop_word_list",
     "term_articles",
     "theme_name",
@@ -254,25 +255,36 @@ def dedupe_keywords(keywords: Sequence[str]) -> list[str]:
     return kept
 
 
+def same_word(a: str, b: str) -> bool:
+    """Whether two words are forms of one for a name: the same but for a plural ``s``, or
+    sharing a beginning of five letters or more that leaves at most three letters of the
+    shorter one (``israel`` / ``israeli``, ``japan`` / ``japanese``, ``deleted`` /
+    ``deletion``, ``economy`` / ``economic``).
+    """
+    if _stem(a) == _stem(b):
+        return True
+    shared = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return shared >= 5 and shared >= min(len(a), len(b)) - 3
+
+
 def theme_name(keywords: Sequence[str], n_words: int = 3) -> str:
-    """A short name from the best keywords: their first ``n_words`` distinct words.
+    """A short name from the best keywords: their first ``n_words`` words, each a different
+    word (:func:`same_word`: "israeli arab peace", not "israeli israel arab").
 
     >>> theme_name(["china", "hungary", "china hungary", "security"])
     'china hungary security'
     """
     words: list[str] = []
-    stems: set[str] = set()
     for kw in keywords:
         new: list[str] = []
         for w in kw.split():  # a word once, even within one keyword
-            if _stem(w) not in stems and all(_stem(w) != _stem(x) for x in new):
+            if not any(same_word(w, x) for x in (*words, *new)):
                 new.append(w)
         if not new:
             continue
         if words and len(words) + len(new) > n_words:
             continue
         words.extend(new)
-        stems |= {_stem(w) for w in new}
         if len(words) >= n_words:
             break
     return " ".join(words)
