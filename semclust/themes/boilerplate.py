@@ -36,26 +36,32 @@ def _key(line: str) -> str | None:
     return text if len(_WORD.findall(text)) >= MIN_WORDS else None
 
 
+def _common(keys: Sequence[Sequence[str | None]], min_articles: int) -> frozenset[str]:
+    """The keys found in at least ``min_articles`` of the texts' key lists."""
+    seen: Counter[str] = Counter()
+    for text_keys in keys:
+        seen.update({k for k in text_keys if k is not None})
+    return frozenset(k for k, n in seen.items() if n >= min_articles)
+
+
 def boilerplate_lines(texts: Sequence[str], min_articles: int = MIN_ARTICLES) -> frozenset[str]:
     """The lines (as compared: case-folded, spacing collapsed) found in at least
     ``min_articles`` of ``texts``.
     """
-    seen: Counter[str] = Counter()
-    for text in texts:
-        seen.update({k for k in map(_key, text.splitlines()) if k is not None})
-    return frozenset(k for k, n in seen.items() if n >= min_articles)
+    return _common([[_key(line) for line in text.splitlines()] for text in texts], min_articles)
 
 
 def drop_boilerplate(texts: Sequence[str], min_articles: int = MIN_ARTICLES) -> list[str]:
     """``texts`` without their boilerplate lines (:func:`boilerplate_lines`); a text that is
     only boilerplate is left whole, so every article keeps words to be counted on.
     """
-    common = boilerplate_lines(texts, min_articles)
+    lines = [text.splitlines() for text in texts]
+    keys = [[_key(line) for line in text_lines] for text_lines in lines]  # each line keyed once
+    common = _common(keys, min_articles)
     if not common:
         return list(texts)
     out = []
-    for text in texts:
-        lines = text.splitlines()
-        kept = [line for line in lines if _key(line) not in common]
-        out.append("\n".join(kept) if len(kept) < len(lines) and any(s.strip() for s in kept) else text)
+    for text, text_lines, text_keys in zip(texts, lines, keys):
+        kept = [line for line, k in zip(text_lines, text_keys) if k not in common]
+        out.append("\n".join(kept) if len(kept) < len(text_lines) and any(s.strip() for s in kept) else text)
     return out

@@ -78,10 +78,7 @@ def _drop(leaves: LeafModel, votes: Votes, keep: np.ndarray, sizes: np.ndarray) 
     """The leaves where ``keep``, the tree pruned to them and the votes renumbered; a fitted
     article whose theme lost every fine cluster no longer votes.
     """
-    n_leaves = len(keep)
-    old_broad = cut(leaves.tree, n_leaves, leaves.levels.broad)
     themes = len(np.unique(votes.leaf_group[keep]))
-    broad = len(np.unique(old_broad[keep]))  # the caller chooses it again on the settled tree
     tree = prune(leaves.tree, keep, sizes[keep])
     leaf_group = cut(tree, int(keep.sum()), themes)
     renumber = np.full(int(votes.leaf_group.max()) + 1, -1, dtype=np.int64)
@@ -90,6 +87,7 @@ def _drop(leaves: LeafModel, votes: Votes, keep: np.ndarray, sizes: np.ndarray) 
     kept = LeafModel(
         centroids=leaves.centroids[keep], thresholds=leaves.thresholds[keep],
         quantiles=leaves.quantiles[keep], leaf_size=sizes[keep].astype(np.int64), tree=tree,
-        levels=Levels(broad=min(broad, themes), themes=themes, fine=int(keep.sum())),
+        # the broad level is chosen again by the caller, on the settled tree and borders
+        levels=Levels(broad=min(leaves.levels.broad, themes), themes=themes, fine=int(keep.sum())),
     )
     return kept, Votes(vectors=votes.vectors, group=group, leaf_group=leaf_group, k=votes.k)
