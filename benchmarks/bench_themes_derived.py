@@ -27,13 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_themes import CORPORA as FILES  # the dev corpora and the stores' names
+from themes_quality import kmeans_oracle, largest_share
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = {
-    "bbc": "bbc/bbc.jsonl.gz",
-    "reuters": "reuters/r8-test.jsonl.gz",
-    "20ng": "20newsgroups/20newsgroups-train.jsonl.gz",
-}
 FIVE = {"rec.sport.hockey", "sci.space", "talk.politics.guns", "comp.graphics", "soc.religion.christian"}
 TEN = FIVE | {"rec.autos", "sci.med", "talk.politics.mideast", "misc.forsale", "sci.crypt"}
 Parts = list[tuple[str, list[str]]]
@@ -78,7 +75,6 @@ def corpora(ids: dict[str, list[str]], label: dict[tuple[str, str], str]) -> dic
 
 
 def run(parts: Parts, stores: dict[str, Any], label: dict[tuple[str, str], str]) -> dict[str, Any]:
-    from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, v_measure_score
 
     from semclust.themes import ThemeModel
@@ -103,9 +99,7 @@ def run(parts: Parts, stores: dict[str, Any], label: dict[tuple[str, str], str])
     article_ids, row_article = group_rows(doc_ids, len(X))
     pooled = pool_articles(X, row_article, len(article_ids))
     k = len(set(y))
-    oracle = KMeans(k, n_init=10, random_state=0).fit_predict(pooled)
-    oracle_v = v_measure_score([truth[a] for a in article_ids], oracle)
-    sizes = np.bincount(found[found >= 0])
+    oracle_v = kmeans_oracle(pooled, [truth[a] for a in article_ids], k)["v_measure"]
     _, topic_sizes = np.unique(y, return_counts=True)
     v = v_measure_score(y, found)
     return {
@@ -113,7 +107,7 @@ def run(parts: Parts, stores: dict[str, Any], label: dict[tuple[str, str], str])
         "v_measure": round(float(v), 3), "ari": round(float(adjusted_rand_score(y, found)), 3),
         "kmeans_v_measure": round(float(oracle_v), 3), "ratio": round(float(v / oracle_v), 2),
         "outlier_share": round(float(np.mean(found < 0)), 3),
-        "largest_share": round(float(sizes.max() / len(found)), 3),
+        "largest_share": round(largest_share(found), 3),
         "largest_topic_share": round(float(topic_sizes.max() / len(y)), 3),
         "seconds": round(seconds, 1), "names": [t.name for t in model.themes_],
     }  # fmt: skip
@@ -161,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         docs = {x.id: x for x in store.documents()}
         stores[name] = (np.asarray(v), list(d), docs)
         ids[name] = list(docs)
-        stores["words"] = store.embedder.embed
+    stores["words"] = store.embedder.embed  # the same model in every store
     results = {}
     for name, parts in corpora(ids, label).items():
         results[name] = run(parts, stores, label)
