@@ -13,7 +13,7 @@ import pytest
 from semclust.errors import InvalidArgumentError, NotFoundError
 from semclust.store.themes import store_themes
 from semclust.themes import ThemeModel, Themes
-from semclust.themes.labels import class_tfidf, is_junk, theme_name
+from semclust.themes.labels import class_tfidf, is_junk, make_theme, theme_name
 from semclust.themes.naming import mmr, rerank_keywords
 from semclust.themes.tree import cut, merge_tree
 
@@ -224,6 +224,12 @@ def test_junk_words_never_become_keywords() -> None:
     assert theme_name(["deletion", "deleted", "files"]) == "deletion files"
     assert theme_name(["japanese", "japan", "tariffs"]) == "japanese tariffs"
     assert theme_name(["station", "status", "price"]) == "station status price"  # 4 letters shared
+    # keywords that are all one word's forms: the theme's further terms complete the name
+    assert theme_name(["deletion", "deleted"], more=["deleted", "deletion", "files"]) == "deletion files"
+    assert theme_name(["deletion", "deleted"]) == "deletion"  # nothing else to say
+    terms = [("deletion", 0.9), ("deleted", 0.8), ("files", 0.5), ("disk", 0.4)]
+    theme = make_theme(3, terms, 10, 100, 10, [], [], keywords=["deletion", "deleted"])
+    assert theme.name == "deletion files disk" and theme.keywords == ["deletion", "deleted"]
 
 
 def test_keywords_reranked_by_meaning_with_diversity() -> None:

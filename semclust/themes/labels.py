@@ -267,13 +267,26 @@ def same_word(a: str, b: str) -> bool:
     return shared >= 5 and shared >= min(len(a), len(b)) - 3
 
 
-def theme_name(keywords: Sequence[str], n_words: int = 3) -> str:
+def theme_name(keywords: Sequence[str], n_words: int = 3, more: Sequence[str] = ()) -> str:
     """A short name from the best keywords: their first ``n_words`` words, each a different
     word (:func:`same_word`: "israeli arab peace", not "israeli israel arab").
 
+    A name is two words at least where there are two: when the keywords are all forms of one
+    word ("deletion", "deleted"), the next of ``more`` (the theme's further candidate terms, best
+    first) completes it.
+
     >>> theme_name(["china", "hungary", "china hungary", "security"])
     'china hungary security'
+    >>> theme_name(["deletion", "deleted"], more=["deletion", "files", "disk"])
+    'deletion files disk'
     """
+    name = _name_words(keywords, n_words)
+    if len(name) < 2 and more:
+        name = _name_words([*keywords, *more], n_words)
+    return " ".join(name)
+
+
+def _name_words(keywords: Sequence[str], n_words: int) -> list[str]:
     words: list[str] = []
     for kw in keywords:
         new: list[str] = []
@@ -287,7 +300,7 @@ def theme_name(keywords: Sequence[str], n_words: int = 3) -> str:
         words.extend(new)
         if len(words) >= n_words:
             break
-    return " ".join(words)
+    return words
 
 
 def merge_keywords(
@@ -422,7 +435,7 @@ def make_theme(tid: int, terms: list[tuple[str, float]], size: int, n_articles: 
         keywords = dedupe_keywords([w for w, _ in terms])
     kept = list(keywords)[:n_keywords]
     return Theme(
-        id=tid, name=theme_name(kept) or f"theme {tid}", keywords=kept, size=size,
+        id=tid, name=theme_name(kept, more=[w for w, _ in terms]) or f"theme {tid}", keywords=kept, size=size,
         share=round(size / max(n_articles, 1), 6), representatives=reps, passages=passages,
         terms=[(w, round(s, 6)) for w, s in terms],
     )
