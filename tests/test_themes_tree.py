@@ -15,7 +15,7 @@ from semclust.store.themes import store_themes
 from semclust.themes import ThemeModel, Themes
 from semclust.themes.labels import class_tfidf, is_junk, make_theme, theme_name
 from semclust.themes.naming import mmr, rerank_keywords
-from semclust.themes.tree import cut, merge_tree
+from semclust.themes.tree import THEME_FLOOR, absorb_small, cut, merge_tree
 
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
 
@@ -149,6 +149,42 @@ def test_merge_tree_and_cut_are_group_average() -> None:
         assert len(set(cut(tree, 4, k).tolist())) == k
         fine, coarse = cut(tree, 4, k), cut(tree, 4, max(k - 1, 1))
         assert all(len({coarse[i] for i in np.flatnonzero(fine == g)}) == 1 for g in set(fine.tolist()))
+
+
+def test_a_small_far_theme_joins_its_nearest_not_the_top() -> None:
+    # two themes of 100 articles and a far one of 2, nearer the first than the second
+    means = np.array([[1.0, 0.0, 0.0], [0.3, 0.9, 0.0], [0.1, 0.0, 0.99]])
+    sizes = np.array([100, 100, 2])
+    tree = merge_tree(means, sizes)
+    assert cut(tree, 3, 2).tolist() == [0, 0, 1]  # by similarity alone, a theme of 2 in the 2-cut
+    absorbed, k = absorb_small(tree, means, sizes, 3, THEME_FLOOR * sizes.sum())
+    assert k == 2 and cut(absorbed, 3, 2).tolist() == [0, 1, 0]  # it joins its nearest theme
+    assert cut(absorbed, 3, 3).tolist() == cut(tree, 3, 3).tolist()  # the finer cut is kept
+    assert absorb_small(tree, means, sizes, 3, 2)[1] == 3  # none smaller than the floor
+    assert absorb_small(tree, means, sizes, 2, 1000)[1] == 2  # all smaller: unchanged
+
+
+def test_absorbing_small_themes_keeps_a_tree_of_nested_cuts() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        n = int(rng.integers(3, 25))
+        means = rng.normal(size=(n, 6))
+        means *= rng.uniform(0.3, 1.0, size=(n, 1)) / np.linalg.norm(means, axis=1, keepdims=True)
+        sizes = rng.integers(1, 50, size=n).astype(np.float64)
+        tree = merge_tree(means, sizes)
+        k, floor = int(rng.integers(1, n + 1)), float(rng.uniform(0, 150))
+        absorbed, k2 = absorb_small(tree, means, sizes, k, floor)
+        assert absorbed.shape == tree.shape and absorbed[-1, 3] == sizes.sum()
+        assert np.all(np.diff(absorbed[:, 2]) <= 1e-12)  # heights only fall
+        before, after = cut(tree, n, k), cut(absorbed, n, k2)
+        assert all(len(set(after[before == g].tolist())) == 1 for g in set(before.tolist()))
+        if k2 < k:
+            assert np.bincount(after, weights=sizes).min() >= floor
+        for finer in range(k, n + 1):  # the cuts at and below the old one are the old ones
+            assert cut(absorbed, n, finer).tolist() == cut(tree, n, finer).tolist()
+        for j in range(2, n + 1):  # and every cut nests in the next coarser one
+            fine, coarse = cut(absorbed, n, j), cut(absorbed, n, j - 1)
+            assert all(len(set(coarse[fine == g].tolist())) == 1 for g in set(fine.tolist()))
 
 
 def test_save_and_load_keep_the_tree_without_pickle(tree_fit, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Themes of a real wire archive (Reuters R8, test split) on the real model: no theme of any
-level is a handful of articles left over on a border, and the tree opens on broad themes.
+level is a handful of articles left over on a border, no default or broad theme is a small
+group kept apart, and the tree opens on broad themes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from conftest import data_dir
 from semclust.store.themes import store_themes
 from semclust.themes import default_min_cluster_size
 from semclust.themes.settle import KEPT_SHARE
+from semclust.themes.tree import THEME_FLOOR
 
 
 @pytest.mark.integration
@@ -38,6 +40,12 @@ def test_wire_themes_are_never_a_handful_of_articles(tmp_path: Path) -> None:
         view = themes.level(level)
         small = [(t.name, t.size) for t in view if t.size < floor]
         assert not small, (level, small)  # e.g. "dockworkers went strike", 4 of 2,176 articles
+    # nor, at the default level and above, a small far group the tree would keep apart to the
+    # top (it joins its nearest theme; settling may still move a few of its articles)
+    n = len(themes.article_ids)
+    for level in ("themes", "broad"):
+        small = [(t.name, t.size) for t in themes.level(level) if t.size < THEME_FLOOR / 2 * n]
+        assert not small, (level, small)
     broad = themes.level("broad")
     assert 2 <= len(broad) < len(themes)
     assert max(t.size for t in broad) < 0.95 * len(themes.article_ids), [(t.name, t.size) for t in broad]

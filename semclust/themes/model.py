@@ -71,8 +71,16 @@ from semclust.themes.scale import (
     keyword_articles,
     scaled_size,
 )
-from semclust.themes.settle import KEPT_SHARE, settle_borders
-from semclust.themes.tree import Levels, broad_level, choose_levels, merge_tree, small_levels
+from semclust.themes.settle import KEPT_SHARE, settle_above_floor
+from semclust.themes.tree import (
+    THEME_FLOOR,
+    Levels,
+    absorb_small,
+    broad_level,
+    choose_levels,
+    merge_tree,
+    small_levels,
+)
 
 __all__ = ["SMALL_CORPUS", "ThemeModel", "default_min_cluster_size"]
 
@@ -359,6 +367,12 @@ class ThemeModel:
         counts = np.maximum(np.bincount(unit_leaf, minlength=n_leaves), 1)
         tree = merge_tree(means, counts)
         levels = self._levels(units, unit_leaf, tree, data)
+        if not self.small_corpus_ and levels.themes > 1 and self._knn is not None:
+            # no theme of the default level (nor above it) is a small group kept apart to the top
+            tree, themes = absorb_small(tree, means, counts, levels.themes, THEME_FLOOR * len(units))
+            if themes != levels.themes:
+                broad = broad_level(tree, unit_leaf, self._knn[0][:, : self._level_k], themes)
+                levels = Levels(broad=broad, themes=themes, fine=levels.fine)
         leaf_size = np.bincount(result.main[result.main >= 0], minlength=n_leaves).astype(np.int64)
         leaves = LeafModel(centroids, thresholds, quantiles, leaf_size, tree, levels)
         if self.small_corpus_ or self.level != "articles" or self._knn is None or levels.themes < 2:
@@ -369,9 +383,10 @@ class ThemeModel:
         def place(leaves: LeafModel, votes: Votes, voted: np.ndarray) -> Assignment:
             return self._place(data, leaves.centroids, leaves.thresholds, leaves.quantiles, votes, voted)
 
-        settled = settle_borders(
+        settled = settle_above_floor(
             leaves, units, start, neighbours, data.article_vectors, place,
-            min_size=max(1, math.ceil(KEPT_SHARE * self.min_cluster_size_)),
+            min_size=max(1, math.ceil(KEPT_SHARE * self.min_cluster_size_)), floor=THEME_FLOOR * len(units),
+            start_of=lambda placed: placed.main[data.unit_article],
         )
         if settled is None:
             return leaves, result

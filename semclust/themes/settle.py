@@ -2,7 +2,9 @@
 and keeping the tree consistent with the result: a fine cluster that settling left with fewer
 articles than half HDBSCAN's floor (:data:`KEPT_SHARE`) is dropped from the tree
 (:func:`~semclust.themes.tree.prune`) and its articles placed again, so no theme of any level
-is a handful of articles left over on a border.
+is a handful of articles left over on a border; a default-level theme left under
+:data:`~semclust.themes.tree.THEME_FLOOR` of the articles joins its nearest
+(:func:`settle_above_floor`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import numpy as np
 from semclust.themes.assign import Assignment
 from semclust.themes.build import LeafModel
 from semclust.themes.refine import Votes, refine_partition, vote
-from semclust.themes.tree import Levels, cut, prune
+from semclust.themes.tree import Levels, absorb_small, cut, prune
 
-__all__ = ["KEPT_SHARE", "settle_borders"]
+__all__ = ["KEPT_SHARE", "settle_above_floor", "settle_borders"]
 
 #: A fine cluster must keep this share of HDBSCAN's ``min_cluster_size`` through settling.
 KEPT_SHARE = 0.5
@@ -72,6 +74,34 @@ def settle_borders(
             return None
         leaves, votes = _drop(leaves, votes, keep, sizes)
     return None
+
+
+def settle_above_floor(
+    leaves: LeafModel,
+    units: np.ndarray,
+    start: np.ndarray,
+    neighbours: np.ndarray,
+    articles: np.ndarray,
+    place: Callable[[LeafModel, Votes, np.ndarray], Assignment],
+    min_size: int,
+    floor: float,
+    start_of: Callable[[Assignment], np.ndarray],
+) -> tuple[LeafModel, Assignment] | None:
+    """:func:`settle_borders`, then once more where settling left a default-level theme with
+    fewer than ``floor`` articles: that theme is hung under its nearest
+    (:func:`~semclust.themes.tree.absorb_small`) and the borders are settled again from the
+    first settling's placement (``start_of(placed)``: each fitted article's fine cluster).
+    """
+    settled = settle_borders(leaves, units, start, neighbours, articles, place, min_size)
+    if settled is None:
+        return None
+    done, placed = settled
+    sizes = done.leaf_size.astype(np.float64)
+    tree, themes = absorb_small(done.tree, done.centroids, sizes, done.levels.themes, floor)
+    if themes == done.levels.themes:
+        return settled
+    again = replace(done, tree=tree, levels=replace(done.levels, themes=themes), votes=None, voted=None)
+    return settle_borders(again, units, start_of(placed), neighbours, articles, place, min_size) or settled
 
 
 def _drop(leaves: LeafModel, votes: Votes, keep: np.ndarray, sizes: np.ndarray) -> tuple[LeafModel, Votes]:

@@ -25,8 +25,10 @@ import numpy as np
 
 __all__ = [
     "LEVELS",
+    "THEME_FLOOR",
     "Levels",
     "ThemeTree",
+    "absorb_small",
     "broad_level",
     "choose_levels",
     "cut",
@@ -39,6 +41,10 @@ __all__ = [
 
 #: The named levels, broadest first.
 LEVELS = ("broad", "themes", "fine")
+
+#: At the default level and above, a theme holds at least this share of the fitted articles
+#: (:func:`absorb_small`).
+THEME_FLOOR = 0.01
 
 
 def merge_tree(means: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -125,6 +131,73 @@ def prune(tree: np.ndarray, keep: np.ndarray, sizes: np.ndarray) -> np.ndarray:
         rows.append((float(min(a, b)), float(max(a, b)), float(tree[step, 2]), size[-1]))
         node[n_leaves + step] = made
     return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def absorb_small(
+    tree: np.ndarray, means: np.ndarray, sizes: np.ndarray, k: int, floor: float
+) -> tuple[np.ndarray, int]:
+    """The tree with each theme of its ``k``-cut smaller than ``floor`` articles hung under the
+    nearest larger one, and the number of themes that cut then has.
+
+    A tight group of a few dozen articles far from everything else (20 Newsgroups: a run of
+    image-format questions) is joined last by group average, so it stays a theme of its own in
+    every cut up to the top of the tree. Here it joins the theme of that cut most similar to it
+    (group average, from ``means`` and ``sizes`` as in :func:`merge_tree`) just above the cut;
+    the merges below the cut are kept, and those above it are the same merges without the
+    small themes (as :func:`prune` drops leaves). Every cut of the new tree down to the ``k``-cut
+    is a union of the old ``k``-cut's themes, and every finer cut is the old one.
+
+    Returns ``(tree, k)`` unchanged when no theme is smaller, or every one is.
+    """
+    n = len(means)
+    k = max(1, min(int(k), n))
+    groups = cut(tree, n, k)
+    weight = np.bincount(groups, weights=np.asarray(sizes, dtype=np.float64), minlength=k)
+    small = weight < floor
+    if not small.any() or small.all():
+        return tree, k
+    total = np.zeros((k, means.shape[1]))
+    np.add.at(total, groups, means * np.asarray(sizes, dtype=np.float64)[:, None])
+    centre = total / weight[:, None]
+    # the node that holds each group of the cut (merges below the cut are kept as they are)
+    parent = np.arange(2 * n - 1)
+    for step in range(n - k):
+        parent[int(tree[step, 0])] = parent[int(tree[step, 1])] = n + step
+    top = np.arange(n)
+    for _ in range(n):
+        nxt = parent[top]
+        if np.array_equal(nxt, top):
+            break
+        top = nxt
+    group_node = np.zeros(k, dtype=np.int64)
+    group_node[groups] = top
+    rows = [tuple(float(x) for x in row) for row in tree[: n - k]]
+    height = float(tree[n - k, 2]) if n - k < n - 1 else float(tree[-1, 2])
+    large = np.flatnonzero(~small)
+    node = {int(g): int(group_node[g]) for g in large}
+    mass = {int(g): float(weight[g]) for g in large}
+    smalls = np.flatnonzero(small)
+    sims = centre[smalls] @ centre[large].T
+    into = large[sims.argmax(axis=1)]
+    for pos in np.argsort(-sims.max(axis=1), kind="stable"):  # the nearest first
+        g, s = int(into[pos]), int(smalls[pos])
+        a, b = sorted((node[g], int(group_node[s])))
+        mass[g] += float(weight[s])
+        rows.append((float(a), float(b), height, mass[g]))
+        node[g] = n + len(rows) - 1
+    # the merges above the cut, without the small groups
+    now: dict[int, int | None] = {int(group_node[g]): node.get(int(g)) for g in range(k)}
+    size_of = {node[g]: mass[g] for g in node}
+    for step in range(n - k, n - 1):
+        left, right = now[int(tree[step, 0])], now[int(tree[step, 1])]
+        if left is None or right is None:
+            now[n + step] = left if right is None else right
+            continue
+        made = n + len(rows)
+        size_of[made] = size_of[left] + size_of[right]
+        rows.append((float(min(left, right)), float(max(left, right)), float(tree[step, 2]), size_of[made]))
+        now[n + step] = n + len(rows) - 1
+    return np.array(rows, dtype=np.float64).reshape(-1, 4), len(large)
 
 
 def level_scores(
