@@ -19,8 +19,9 @@ How a fit works (:class:`ThemeModel`):
    articles in the original embedding space, up to one root (:mod:`semclust.themes.tree`).
    The default level is the cut of that tree whose themes are most *modular* on the articles'
    nearest-neighbour graph (more of each theme's neighbour links fall inside it than chance
-   would put there); the broad level is the most modular cut with at most half as many; the
-   fine level is the fine themes. ``themes.level(...)``, ``tree()``, ``children()``,
+   would put there), its themes of under 1% of the articles hung under their nearest; the
+   broad level is the most modular cut with at most half as many; the fine level is the fine
+   themes. ``themes.level(...)``, ``tree()``, ``children()``,
    ``parent()`` and ``reduce(n)`` walk it.
    A corpus of more than ``max_fit_articles`` articles (default 10,000) runs steps 2-3 on a
    seeded random sample of that many and assigns the rest by the same rule (see
