@@ -36,6 +36,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _QUANTILES = 21  # points of each theme's similarity distribution kept for membership strength
+# Epochs of the 2-D map's UMAP: UMAP's own choice above 10,000 points. Measured against its 500
+# below that (same graph, seed 0): trustworthiness(10) 0.955 vs 0.962 on BBC, 0.902 vs 0.906 on
+# R8, 0.650 vs 0.653 on 20NG; a 10-NN classifier of the true topics on the map within 0.004; the
+# map's seconds 0.4x. The map is display only: the themes do not depend on it.
+MAP_EPOCHS = 200
 
 
 def missing_extra(extra: str, err: ImportError) -> MissingDependencyError:
@@ -54,9 +59,11 @@ def make_umap(
     min_dist: float,
     random_state: int | None,
     knn: tuple[np.ndarray, np.ndarray] | None,
+    n_epochs: int | None = None,
 ) -> Any:
     """A cosine UMAP for ``units``; ``knn`` (exact neighbours, see
-    :func:`~semclust.themes.scale.exact_neighbours`) replaces its own neighbour search.
+    :func:`~semclust.themes.scale.exact_neighbours`) replaces its own neighbour search;
+    ``n_epochs`` ``None`` is UMAP's own choice (500 up to 10,000 units, else 200).
     """
     try:
         with warnings.catch_warnings():  # umap warns on import that TensorFlow is missing
@@ -75,6 +82,7 @@ def make_umap(
         n_components=n_components,
         min_dist=min_dist,
         metric="cosine",
+        n_epochs=n_epochs,
         random_state=random_state,
         n_jobs=1 if random_state is not None else -1,
         low_memory=True,
@@ -215,7 +223,7 @@ def map_coordinates(
         return pca2(article_vectors)
     reducer = make_umap(
         units, n_neighbors=n_neighbors, n_components=2, min_dist=0.1, random_state=random_state,
-        knn=knn if uses_exact_neighbours(len(units)) else None,
+        knn=knn if uses_exact_neighbours(len(units)) else None, n_epochs=MAP_EPOCHS,
     )
     n = len(article_vectors)
     xy = pooled_coords(run_reducer(reducer, units), level, row_article, fit_rows, n, sample)
